@@ -1,0 +1,3 @@
+from mathia.cli import main
+
+main()
