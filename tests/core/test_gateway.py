@@ -1,0 +1,172 @@
+"""The WebSocket gateway, attacked and used as a client would."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+
+import jwt
+import pytest
+import websockets
+
+from mathia.config import Settings
+from tests.client import Member, sign_up
+
+
+async def room_with_two(base_url: str) -> tuple[Member, Member, str]:
+    ada, bob = await sign_up(base_url, "Ada"), await sign_up(base_url, "Bob")
+    workspace = await ada.workspace()
+    await ada.invite(workspace, bob)
+    room = await ada.room(workspace)
+    assert (await bob.post(f"/api/rooms/{room}/join")).status_code == 200
+    return ada, bob, room
+
+
+async def test_messages_reach_every_subscriber_in_order(base_url: str) -> None:
+    ada, bob, room = await room_with_two(base_url)
+    async with ada.socket(base_url) as a, bob.socket(base_url) as b:
+        await a.subscribe(room)
+        await b.subscribe(room)
+        for i in range(3):
+            await a.send(
+                {
+                    "type": "message.send",
+                    "room_id": room,
+                    "body": f"hello {i}",
+                    "ref": i,
+                    "sender": {"id": bob.user_id, "display_name": "Bob", "kind": "assistant"},
+                }
+            )
+        seen_by_bob = await b.messages(3)
+        seen_by_ada = await a.messages(3)
+    assert [m["body"] for m in seen_by_bob] == ["hello 0", "hello 1", "hello 2"]
+    assert [m["seq"] for m in seen_by_bob] == [m["seq"] for m in seen_by_ada] == [1, 2, 3]
+    # The spoofed sender field is ignored: identity comes from the token.
+    assert {m["sender"]["id"] for m in seen_by_bob} == {ada.user_id}
+    assert {m["sender"]["kind"] for m in seen_by_bob} == {"user"}
+
+
+async def test_subscribe_replays_what_was_missed(base_url: str) -> None:
+    ada, bob, room = await room_with_two(base_url)
+    for i in range(4):
+        await ada.post(f"/api/rooms/{room}/messages", {"body": f"m{i}"})
+    async with bob.socket(base_url) as b:
+        await b.subscribe(room, after_seq=2)
+        replayed = await b.messages(2)
+        await ada.post(f"/api/rooms/{room}/messages", {"body": "live"})
+        live = await b.messages(1)
+    assert [m["seq"] for m in replayed] == [3, 4]
+    assert live[0]["body"] == "live"
+    assert live[0]["seq"] == 5
+
+
+async def test_typing_presence_and_ping(base_url: str) -> None:
+    ada, bob, room = await room_with_two(base_url)
+    async with ada.socket(base_url) as a:
+        await a.subscribe(room)
+        async with bob.socket(base_url) as b:
+            await b.subscribe(room)
+            online = await a.expect(lambda f: f["type"] == "presence" and f["user_id"] == bob.user_id)
+            assert online["status"] == "online"
+            await b.send({"type": "typing", "room_id": room})
+            typing = await a.expect("typing")
+            assert typing == {"type": "typing", "room_id": room, "user_id": bob.user_id}
+            await b.send({"type": "ping", "ref": "p1"})
+            assert (await b.expect("pong")) == {"type": "pong", "ref": "p1"}
+        offline = await a.expect(lambda f: f["type"] == "presence" and f["status"] == "offline")
+        assert offline["user_id"] == bob.user_id
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ("{not json", "invalid_frame"),
+        (json.dumps([1, 2]), "invalid_frame"),
+        (json.dumps({"type": "launch.missiles"}), "invalid_frame"),
+        (json.dumps({"type": "message.send", "ref": "r1"}), "invalid_frame"),
+        (json.dumps({"type": "subscribe", "room_id": "not-a-uuid"}), "invalid_frame"),
+        (json.dumps({"type": "subscribe", "room_id": "00000000-0000-0000-0000-000000000000"}), "not_found"),
+    ],
+)
+async def test_bad_frames_get_an_error_and_the_socket_stays_open(
+    base_url: str, frame: str, code: str
+) -> None:
+    ada = await sign_up(base_url)
+    async with ada.socket(base_url) as a:
+        await a.send(frame)
+        error = await a.expect("error")
+        assert error["code"] == code
+        assert error["detail"]
+        await a.send({"type": "ping"})
+        await a.expect("pong")
+
+
+async def test_oversized_frames_and_bodies_store_nothing(base_url: str, app_settings: Settings) -> None:
+    ada, _bob, room = await room_with_two(base_url)
+    async with ada.socket(base_url) as a:
+        await a.subscribe(room)
+        ten_megabytes = json.dumps(
+            {"type": "message.send", "room_id": room, "body": "x" * 10_000_000, "ref": 1}
+        )
+        await a.send(ten_megabytes)
+        assert (await a.expect("error", timeout=15))["code"] == "too_large"
+        await a.send(
+            {
+                "type": "message.send",
+                "room_id": room,
+                "body": "y" * (app_settings.max_message_bytes + 1),
+                "ref": "big",
+            }
+        )
+        error = await a.expect("error")
+        assert (error["code"], error["ref"]) == ("too_large", "big")
+        await a.send({"type": "message.send", "room_id": room, "body": "   ", "ref": "blank"})
+        assert (await a.expect("error"))["code"] == "invalid_frame"
+        await a.send({"type": "ping"})
+        await a.expect("pong")
+    assert (await ada.get(f"/api/rooms/{room}/messages")).json()["items"] == []
+
+
+async def test_other_workspaces_rooms_are_invisible(base_url: str) -> None:
+    _ada, _bob, room = await room_with_two(base_url)
+    mallory = await sign_up(base_url, "Mallory")
+    await mallory.workspace()
+    async with mallory.socket(base_url) as m:
+        for frame in (
+            {"type": "subscribe", "room_id": room},
+            {"type": "typing", "room_id": room},
+            {"type": "message.send", "room_id": room, "body": "let me in"},
+        ):
+            await m.send(frame)
+            assert (await m.expect("error"))["code"] == "not_found"
+    assert (await _ada.get(f"/api/rooms/{room}/messages")).json()["items"] == []
+
+
+async def test_send_rate_limit(base_url: str, app_settings: Settings) -> None:
+    ada = await sign_up(base_url)
+    room = await ada.room(await ada.workspace())
+    async with ada.socket(base_url) as a:
+        for i in range(app_settings.send_rate_limit + 1):
+            await a.send({"type": "message.send", "room_id": room, "body": f"spam {i}", "ref": i})
+        error = await a.expect("error")
+    assert error["code"] == "rate_limited"
+    assert error["ref"] == app_settings.send_rate_limit
+    stored = (await ada.get(f"/api/rooms/{room}/messages", limit=200)).json()["items"]
+    assert len(stored) == app_settings.send_rate_limit
+
+
+async def test_invalid_tokens_close_with_4401(base_url: str, app_settings: Settings) -> None:
+    ada = await sign_up(base_url)
+    expired = jwt.encode(
+        {"sub": ada.user_id, "typ": "access", "exp": dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)},
+        app_settings.secret_key,
+        algorithm="HS256",
+    )
+    for token in (expired, ada.refresh_token, "forged.token.value", ""):
+        url = base_url.replace("http", "ws", 1) + f"/ws?token={token}"
+        async with websockets.connect(url) as socket:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(socket.recv(), 5)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 4401

@@ -1,0 +1,65 @@
+"""Real `mathia serve` processes: the embedded default, and two processes sharing
+one PostgreSQL and one Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from pathlib import Path
+
+import httpx
+
+from tests.client import sign_up
+from tests.processes import mathia_server
+
+
+async def test_embedded_default_runs_with_no_configuration(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    with mathia_server({"MATHIA_DATA_DIR": str(data_dir)}, tmp_path / "serve.log") as base_url:
+        ada = await sign_up(base_url)
+        room = await ada.room(await ada.workspace())
+        async with ada.socket(base_url) as socket:
+            await socket.subscribe(room)
+            await socket.send({"type": "message.send", "room_id": room, "body": "hello, embedded"})
+            assert (await socket.messages(1))[0]["body"] == "hello, embedded"
+    assert (data_dir / "mathia.db").exists()
+    key = data_dir / "secret.key"
+    assert key.stat().st_mode & 0o077 == 0, "the signing key must be private to its owner"
+    # The data survives a restart, and the same key still signs: the old token works.
+    with mathia_server({"MATHIA_DATA_DIR": str(data_dir)}, tmp_path / "serve2.log") as base_url:
+        async with httpx.AsyncClient(base_url=base_url) as http:
+            me = await http.get("/api/me", headers={"Authorization": f"Bearer {ada.access_token}"})
+    assert me.status_code == 200
+    assert me.json()["workspaces"][0]["name"] == "Acme"
+
+
+async def test_two_processes_share_rooms_in_seq_order(
+    postgres_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    env = {
+        "DATABASE_URL": postgres_url,
+        "REDIS_URL": redis_url,
+        "MATHIA_SECRET_KEY": secrets.token_hex(16),
+        "MATHIA_DATA_DIR": str(tmp_path / "data"),
+    }
+    with mathia_server(env, tmp_path / "a.log") as url_a, mathia_server(env, tmp_path / "b.log") as url_b:
+        ada, bob = await sign_up(url_a, "Ada"), await sign_up(url_b, "Bob")
+        workspace = await ada.workspace()
+        await ada.invite(workspace, bob)
+        room = await ada.room(workspace)
+        assert (await bob.post(f"/api/rooms/{room}/join")).status_code == 200
+        async with ada.socket(url_a) as a, bob.socket(url_b) as b:
+            await a.subscribe(room)
+            await b.subscribe(room)
+
+            async def chatter(socket: object, who: str) -> None:
+                for i in range(15):
+                    await socket.send({"type": "message.send", "room_id": room, "body": f"{who} {i}"})  # type: ignore[attr-defined]
+
+            await asyncio.gather(chatter(a, "ada"), chatter(b, "bob"))
+            seen_a, seen_b = await a.messages(30, timeout=20), await b.messages(30, timeout=20)
+    assert [m["seq"] for m in seen_a] == list(range(1, 31))
+    assert [(m["seq"], m["body"]) for m in seen_a] == [(m["seq"], m["body"]) for m in seen_b]
+    assert sorted(m["body"] for m in seen_a) == sorted(
+        [f"ada {i}" for i in range(15)] + [f"bob {i}" for i in range(15)]
+    )
