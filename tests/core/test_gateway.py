@@ -78,6 +78,21 @@ async def test_typing_presence_and_ping(base_url: str) -> None:
         assert offline["user_id"] == bob.user_id
 
 
+async def test_closing_mid_stream_still_goes_offline(base_url: str) -> None:
+    """A client that hangs up while frames are still being forwarded to it is announced offline."""
+    ada, bob, room = await room_with_two(base_url)
+    async with ada.socket(base_url) as a:
+        await a.subscribe(room)
+        for _ in range(5):
+            async with bob.socket(base_url) as b:
+                await b.subscribe(room)
+                await a.expect(lambda f: f["type"] == "presence" and f["status"] == "online")
+                for _ in range(50):  # the room keeps streaming to Bob as he leaves
+                    await a.send({"type": "typing", "room_id": room})
+            offline = await a.expect(lambda f: f["type"] == "presence" and f["status"] == "offline")
+            assert offline["user_id"] == bob.user_id
+
+
 @pytest.mark.parametrize(
     ("frame", "code"),
     [

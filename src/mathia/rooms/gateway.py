@@ -171,12 +171,15 @@ class Connection:
         stream = self.rooms.pop(room_id, None)
         if stream is None:
             return
-        await self.channels.unsubscribe(stream.subscriber)
-        if stream.task is not None:
-            stream.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await stream.task
-        await self.presence(room_id, -1)
+        try:
+            await self.channels.unsubscribe(stream.subscriber)
+            if stream.task is not None:
+                stream.task.cancel()
+                # The task may already have died sending to a socket the client closed.
+                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
+                    await stream.task
+        finally:
+            await self.presence(room_id, -1)
 
     async def forward(self, stream: RoomStream) -> None:
         try:
@@ -284,5 +287,7 @@ async def gateway(
     except WebSocketDisconnect:
         pass
     finally:
-        await channels.unsubscribe(notifications)
-        await connection.close()
+        try:
+            await channels.unsubscribe(notifications)
+        finally:
+            await connection.close()
