@@ -1,0 +1,500 @@
+"""The real Anthropic SDK and the httpx provider against the fake APIs, over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
+
+import httpx
+import pytest
+
+from mathia.assistant.anthropic_provider import AnthropicProvider
+from mathia.assistant.chain import ProviderChain
+from mathia.assistant.offline import NO_MODEL, OfflineProvider
+from mathia.assistant.openai_provider import OpenAICompatibleProvider
+from mathia.assistant.providers import (
+    ChatMessage,
+    ChatRequest,
+    Event,
+    Finish,
+    NoProviderAnswered,
+    Provider,
+    StreamInterrupted,
+    TextDelta,
+    ToolCall,
+    ToolSpec,
+)
+from tests.fakes import anthropic as fa
+from tests.fakes import openai as fo
+from tests.fakes.llm import Reply, ToolUse
+
+REQUEST = ChatRequest(
+    system="You are Mathia, a helpful assistant.",
+    messages=[
+        ChatMessage("user", "Hello there"),
+        ChatMessage("assistant", "Hi! How can I help?"),
+        ChatMessage("user", "What is the capital of Kenya?"),
+    ],
+)
+# The fakes count input tokens as whitespace-separated words of the prompt.
+PROMPT_WORDS = sum(len(text.split()) for text in [REQUEST.system, *(m.content for m in REQUEST.messages)])
+WEATHER = ToolSpec(
+    name="get_weather",
+    description="Current weather in a city",
+    input_schema={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+)
+
+
+@pytest.fixture
+async def claude(fake_anthropic: fa.FakeAnthropic, anthropic_url: str) -> AsyncIterator[AnthropicProvider]:
+    provider = AnthropicProvider(
+        api_key=fake_anthropic.api_key, base_url=anthropic_url, model="claude-test", max_tokens=256
+    )
+    yield provider
+    await provider.aclose()
+
+
+@pytest.fixture
+def compatible(
+    fake_openai: fo.FakeOpenAI, openai_url: str, http_client: httpx.AsyncClient
+) -> OpenAICompatibleProvider:
+    return OpenAICompatibleProvider(
+        base_url=openai_url,
+        api_key=fake_openai.api_key,
+        model="router/model",
+        max_tokens=256,
+        client=http_client,
+    )
+
+
+def chain(*providers: Provider, **options: float) -> ProviderChain:
+    settings: dict[str, float] = {
+        "backoff_base": 0.01,
+        "first_token_timeout": 5,
+        "total_timeout": 10,
+    } | options
+    return ProviderChain(providers, attempts=int(settings.pop("attempts", 3)), **settings)
+
+
+async def collect(events: AsyncIterator[Event]) -> list[Event]:
+    return [event async for event in events]
+
+
+def text_of(events: list[Event]) -> str:
+    return "".join(event.text for event in events if isinstance(event, TextDelta))
+
+
+def finish_of(events: list[Event]) -> Finish:
+    assert isinstance(events[-1], Finish)
+    return events[-1]
+
+
+async def wait_for(condition: Callable[[], bool], within: float = 3.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+# --- Anthropic -------------------------------------------------------------------------------------
+
+
+async def test_anthropic_streams_text_and_reports_usage(
+    claude: AnthropicProvider, fake_anthropic: fa.FakeAnthropic
+) -> None:
+    reply = Reply(chunks=["Nairobi", " is", " the", " capital", "."])
+    fake_anthropic.script(reply)
+
+    events = await collect(claude.stream(REQUEST))
+
+    assert [e for e in events if isinstance(e, TextDelta)] == [TextDelta(chunk) for chunk in reply.chunks]
+    finish = finish_of(events)
+    assert (finish.provider, finish.model, finish.stop_reason) == ("anthropic", "claude-test", "end_turn")
+    assert (finish.input_tokens, finish.output_tokens) == (PROMPT_WORDS, len(reply.chunks))
+    body = fake_anthropic.requests[0]
+    # The system prompt is top level: the Messages API has no system role.
+    assert body["system"] == REQUEST.system
+    assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
+    assert body["messages"][-1]["content"] == "What is the capital of Kenya?"
+    assert (body["model"], body["max_tokens"], body["stream"]) == ("claude-test", 256, True)
+    assert "tools" not in body
+
+
+async def test_anthropic_long_answer_arrives_whole_and_in_order(
+    claude: AnthropicProvider, fake_anthropic: fa.FakeAnthropic
+) -> None:
+    reply = Reply.long(words=600)
+    fake_anthropic.script(reply)
+
+    events = await collect(claude.stream(REQUEST))
+
+    assert text_of(events) == reply.text
+    assert finish_of(events).output_tokens == 600
+
+
+async def test_rate_limit_waits_as_long_as_retry_after_says(
+    claude: AnthropicProvider, fake_anthropic: fa.FakeAnthropic
+) -> None:
+    fake_anthropic.script(fa.Failure.rate_limited(retry_after=1), Reply(chunks=["ok"]))
+
+    started = time.monotonic()
+    events = await collect(chain(claude).stream(REQUEST))
+    elapsed = time.monotonic() - started
+
+    assert text_of(events) == "ok"
+    first, second = fake_anthropic.exchanges
+    assert first.status == 429
+    assert second.received_at - first.received_at >= 1.0
+    assert elapsed < 3.0  # the default back-off of the SDK is off: one wait, ours
+
+
+async def test_retry_after_is_capped(claude: AnthropicProvider, fake_anthropic: fa.FakeAnthropic) -> None:
+    fake_anthropic.script(fa.Failure.rate_limited(retry_after=30), Reply(chunks=["ok"]))
+
+    started = time.monotonic()
+    events = await collect(chain(claude, backoff_cap=0.2).stream(REQUEST))
+
+    assert text_of(events) == "ok"
+    assert 0.2 <= time.monotonic() - started < 2.0
+
+
+async def test_overloaded_falls_back_to_the_compatible_provider(
+    claude: AnthropicProvider,
+    compatible: OpenAICompatibleProvider,
+    fake_anthropic: fa.FakeAnthropic,
+    fake_openai: fo.FakeOpenAI,
+) -> None:
+    fake_anthropic.script(fa.Failure.overloaded(), fa.Failure.overloaded())
+    fake_openai.script(Reply(chunks=["From", " the", " fallback"]))
+
+    events = await collect(chain(claude, compatible, attempts=2).stream(REQUEST))
+
+    assert [e.status for e in fake_anthropic.exchanges] == [529, 529]
+    assert text_of(events) == "From the fallback"
+    assert finish_of(events).provider == "openai"
+    assert len(fake_openai.exchanges) == 1
+
+
+async def test_spend_limit_is_not_retried(
+    claude: AnthropicProvider,
+    compatible: OpenAICompatibleProvider,
+    fake_anthropic: fa.FakeAnthropic,
+    fake_openai: fo.FakeOpenAI,
+) -> None:
+    fake_anthropic.script(fa.Failure.spend_limit())
+    fake_openai.script(Reply(chunks=["fallback"]))
+
+    events = await collect(chain(claude, compatible).stream(REQUEST))
+
+    assert len(fake_anthropic.exchanges) == 1
+    assert text_of(events) == "fallback"
+
+
+async def test_bad_request_is_not_retried_on_the_same_provider(
+    claude: AnthropicProvider, fake_anthropic: fa.FakeAnthropic
+) -> None:
+    fake_anthropic.script(fa.Failure("invalid_request_error", "messages: too long"))
+
+    with pytest.raises(NoProviderAnswered) as caught:
+        await collect(chain(claude).stream(REQUEST))
+
+    assert len(fake_anthropic.exchanges) == 1
+    [failure] = caught.value.failures
+    assert (failure.status, failure.retryable) == (400, False)
+    assert "messages: too long" in str(failure)
+
+
+async def test_error_event_mid_stream_keeps_the_partial_text(
+    claude: AnthropicProvider,
+    compatible: OpenAICompatibleProvider,
+    fake_anthropic: fa.FakeAnthropic,
+    fake_openai: fo.FakeOpenAI,
+) -> None:
+    fake_anthropic.script(Reply(chunks=["One", " two", " three", " four"], error_after=3))
+    seen: list[str] = []
+
+    async def consume() -> None:
+        async for event in chain(claude, compatible).stream(REQUEST):
+            if isinstance(event, TextDelta):
+                seen.append(event.text)
+
+    with pytest.raises(StreamInterrupted) as caught:
+        await consume()
+
+    assert caught.value.partial_text == "One two three" == "".join(seen)
+    assert "overloaded_error" in str(caught.value.cause)
+    # Text was shown: neither a retry nor a fallback would be the same answer.
+    assert len(fake_anthropic.exchanges) == 1
+    assert fake_openai.exchanges == []
+
+
+async def test_error_event_before_any_text_is_retried(
+    claude: AnthropicProvider, fake_anthropic: fa.FakeAnthropic
+) -> None:
+    fake_anthropic.script(Reply(chunks=["lost"], error_after=0), Reply(chunks=["second", " try"]))
+
+    events = await collect(chain(claude).stream(REQUEST))
+
+    assert text_of(events) == "second try"
+    assert len(fake_anthropic.exchanges) == 2
+
+
+async def test_stall_before_first_token_times_out_and_falls_back(
+    claude: AnthropicProvider, fake_anthropic: fa.FakeAnthropic
+) -> None:
+    fake_anthropic.script(Reply(stall=5))
+
+    started = time.monotonic()
+    events = await collect(
+        chain(claude, OfflineProvider(), attempts=1, first_token_timeout=0.5).stream(REQUEST)
+    )
+
+    assert time.monotonic() - started < 2.0
+    assert text_of(events) == NO_MODEL
+    await wait_for(lambda: fake_anthropic.exchanges[0].disconnected)
+
+
+async def test_first_token_timeout_is_reported(
+    claude: AnthropicProvider, fake_anthropic: fa.FakeAnthropic
+) -> None:
+    fake_anthropic.script(Reply(stall=5), Reply(stall=5))
+
+    with pytest.raises(NoProviderAnswered) as caught:
+        await collect(chain(claude, attempts=2, first_token_timeout=0.3).stream(REQUEST))
+
+    assert [f.retryable for f in caught.value.failures] == [True, True]
+    assert all("no first token within 0.3s" in str(f) for f in caught.value.failures)
+
+
+async def test_total_timeout_after_text_interrupts_with_the_partial_text(
+    claude: AnthropicProvider, fake_anthropic: fa.FakeAnthropic
+) -> None:
+    fake_anthropic.script(Reply(chunks=[f" w{i}" for i in range(50)], pace=0.1))
+
+    with pytest.raises(StreamInterrupted) as caught:
+        await collect(chain(claude, total_timeout=0.55).stream(REQUEST))
+
+    assert caught.value.partial_text.startswith(" w0 w1 w2")
+    assert "not complete within 0.55s" in str(caught.value.cause)
+
+
+async def test_consumer_stopping_early_closes_the_http_stream(
+    claude: AnthropicProvider, fake_anthropic: fa.FakeAnthropic
+) -> None:
+    fake_anthropic.script(Reply.long(words=200, pace=0.02))
+    received: list[str] = []
+
+    async with aclosing(chain(claude).stream(REQUEST)) as events:
+        async for event in events:
+            if isinstance(event, TextDelta):
+                received.append(event.text)
+            if len(received) == 3:
+                break
+
+    exchange = fake_anthropic.exchanges[0]
+    await wait_for(lambda: exchange.disconnected)
+    assert not exchange.finished
+    assert len(exchange.token_times) < 200
+
+
+async def test_cancelling_the_consumer_task_closes_the_http_stream(
+    claude: AnthropicProvider, fake_anthropic: fa.FakeAnthropic
+) -> None:
+    fake_anthropic.script(Reply.long(words=200, pace=0.02))
+    first = asyncio.Event()
+
+    async def consume() -> None:
+        async for _ in chain(claude).stream(REQUEST):
+            first.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(first.wait(), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    await wait_for(lambda: fake_anthropic.exchanges[0].disconnected)
+
+
+async def test_anthropic_tool_call(claude: AnthropicProvider, fake_anthropic: fa.FakeAnthropic) -> None:
+    call = ToolUse("get_weather", {"city": "Mombasa", "days": [1, 2], "note": 'a "quoted" word'})
+    fake_anthropic.script(Reply(chunks=["Let me check."], tool_calls=[call]))
+
+    request = ChatRequest(messages=[ChatMessage("user", "Weather in Mombasa?")], tools=[WEATHER])
+    events = await collect(chain(claude).stream(request))
+
+    assert text_of(events) == "Let me check."
+    assert [e for e in events if isinstance(e, ToolCall)] == [ToolCall(call.id, "get_weather", call.input)]
+    assert finish_of(events).stop_reason == "tool_use"
+    body = fake_anthropic.requests[0]
+    assert body["tools"] == [
+        {"name": "get_weather", "description": WEATHER.description, "input_schema": WEATHER.input_schema}
+    ]
+    assert "system" not in body
+
+
+async def test_a_closed_port_is_a_retryable_connection_failure(unused_url: str) -> None:
+    provider = AnthropicProvider(
+        api_key="k", base_url=unused_url, model="m", max_tokens=10, connect_timeout=1
+    )
+    try:
+        with pytest.raises(NoProviderAnswered) as caught:
+            await collect(chain(provider, attempts=2).stream(REQUEST))
+    finally:
+        await provider.aclose()
+    assert [f.retryable for f in caught.value.failures] == [True, True]
+
+
+@pytest.fixture
+def unused_url() -> str:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+# --- OpenAI-compatible -----------------------------------------------------------------------------
+
+
+async def test_compatible_stream_with_comments_done_and_usage(
+    compatible: OpenAICompatibleProvider, fake_openai: fo.FakeOpenAI
+) -> None:
+    reply = Reply(chunks=["Nairobi", ",", " of", " course", "."])
+    fake_openai.script(reply)
+
+    events = await collect(compatible.stream(REQUEST))
+
+    assert [e for e in events if isinstance(e, TextDelta)] == [TextDelta(chunk) for chunk in reply.chunks]
+    finish = finish_of(events)
+    assert (finish.provider, finish.model, finish.stop_reason) == ("openai", "router/model", "end_turn")
+    assert (finish.input_tokens, finish.output_tokens) == (PROMPT_WORDS, len(reply.chunks))
+    body = fake_openai.requests[0]
+    assert body["messages"][0] == {"role": "system", "content": REQUEST.system}
+    assert [m["role"] for m in body["messages"][1:]] == ["user", "assistant", "user"]
+    assert body["stream_options"] == {"include_usage": True}
+    assert fake_openai.exchanges[0].headers["authorization"] == f"Bearer {fake_openai.api_key}"
+    assert fake_openai.exchanges[0].finished
+
+
+async def test_compatible_tool_calls(
+    compatible: OpenAICompatibleProvider, fake_openai: fo.FakeOpenAI
+) -> None:
+    calls = [
+        ToolUse("get_weather", {"city": "Kisumu"}, id="call_1"),
+        ToolUse("get_weather", {"city": "Nakuru"}),
+    ]
+    fake_openai.script(Reply(chunks=[], tool_calls=calls))
+
+    request = ChatRequest(messages=[ChatMessage("user", "Weather in Kisumu and Nakuru?")], tools=[WEATHER])
+    events = await collect(compatible.stream(request))
+
+    assert [e for e in events if isinstance(e, ToolCall)] == [ToolCall(c.id, c.name, c.input) for c in calls]
+    assert finish_of(events).stop_reason == "tool_use"
+    assert fake_openai.requests[0]["tools"] == [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": WEATHER.description,
+                "parameters": WEATHER.input_schema,
+            },
+        }
+    ]
+
+
+async def test_compatible_error_mid_stream_keeps_the_partial_text(
+    compatible: OpenAICompatibleProvider, fake_openai: fo.FakeOpenAI
+) -> None:
+    fake_openai.script(Reply(chunks=["Half", " an", " answer", " and more"], error_after=3))
+
+    with pytest.raises(StreamInterrupted) as caught:
+        await collect(chain(compatible).stream(REQUEST))
+
+    assert caught.value.partial_text == "Half an answer"
+    assert "Upstream provider failed" in str(caught.value.cause)
+
+
+async def test_compatible_503_is_retried(
+    compatible: OpenAICompatibleProvider, fake_openai: fo.FakeOpenAI
+) -> None:
+    fake_openai.script(fo.Failure.unavailable(), Reply(chunks=["back"]))
+
+    events = await collect(chain(compatible).stream(REQUEST))
+
+    assert text_of(events) == "back"
+    assert [e.status for e in fake_openai.exchanges] == [503, 200]
+
+
+async def test_compatible_rejected_key_is_not_retried(
+    fake_openai: fo.FakeOpenAI, openai_url: str, http_client: httpx.AsyncClient
+) -> None:
+    provider = OpenAICompatibleProvider(
+        base_url=openai_url, api_key="wrong", model="m", max_tokens=10, client=http_client
+    )
+
+    with pytest.raises(NoProviderAnswered) as caught:
+        await collect(chain(provider).stream(REQUEST))
+
+    assert len(fake_openai.exchanges) == 1
+    assert caught.value.failures[0].status == 401
+    assert "No auth credentials found" in str(caught.value.failures[0])
+
+
+# --- the chain's bookkeeping -----------------------------------------------------------------------
+
+
+async def test_finish_carries_the_latency_of_the_answering_call(
+    claude: AnthropicProvider, fake_anthropic: fa.FakeAnthropic
+) -> None:
+    fake_anthropic.script(Reply(chunks=["a", "b", "c", "d"], pace=0.05))
+
+    finish = finish_of(await collect(chain(claude).stream(REQUEST)))
+
+    assert 200 <= finish.latency_ms < 2000
+
+
+async def test_the_fake_paces_tokens_and_records_when_each_left(
+    claude: AnthropicProvider, fake_anthropic: fa.FakeAnthropic
+) -> None:
+    fake_anthropic.script(Reply(chunks=["a", "b", "c", "d"], pace=0.05))
+
+    arrived: list[float] = []
+    async for event in claude.stream(REQUEST):
+        if isinstance(event, TextDelta):
+            arrived.append(time.perf_counter())
+
+    exchange = fake_anthropic.exchanges[0]
+    sent = exchange.token_times
+    assert len(sent) == 4
+    assert exchange.first_byte_at is not None
+    assert exchange.received_at <= exchange.first_byte_at <= sent[0]
+    assert all(later - earlier >= 0.045 for earlier, later in itertools.pairwise(sent))
+    # Same clock in one process: each delta arrives after the fake sent it.
+    assert all(got >= left for got, left in zip(arrived, sent, strict=True))
+
+
+async def test_the_fake_serves_its_log_for_other_processes(
+    claude: AnthropicProvider,
+    fake_anthropic: fa.FakeAnthropic,
+    anthropic_url: str,
+    http_client: httpx.AsyncClient,
+) -> None:
+    fake_anthropic.script(Reply(chunks=["x", "y"]))
+    await collect(claude.stream(REQUEST))
+
+    [logged] = (await http_client.get(f"{anthropic_url}/_fake/exchanges")).json()
+
+    exchange = fake_anthropic.exchanges[0]
+    assert logged["body"]["messages"][-1]["content"] == "What is the capital of Kenya?"
+    assert (logged["first_byte_at"], logged["token_times"]) == (exchange.first_byte_at, exchange.token_times)
+    assert logged["finished"] is True
+
+
+async def test_a_chain_without_providers_says_so() -> None:
+    with pytest.raises(NoProviderAnswered, match="no provider configured"):
+        await collect(chain().stream(REQUEST))
