@@ -1,0 +1,1 @@
+"""Calendly connector for Mathia."""

@@ -1,0 +1,1 @@
+"""Wallet top-ups through IntaSend (M-Pesa STK push) and Stripe, for Mathia."""

@@ -1,0 +1,1 @@
+"""OpenWeather connector for Mathia."""
