@@ -1,7 +1,7 @@
 """Assistant streaming: what the server adds between the model's tokens and the members' screens.
 
     uv run python -m bench.ai_stream [--spawn 1] [--rooms 10] [--members 10] [--generations 50]
-                                     [--words 100] [--pace 0.04]
+                                     [--words 100] [--pace 0.04] [--preparations N]
 
 A fake Anthropic API (tests/fakes/anthropic.py) runs in a child process and streams
 `--words` text deltas per answer, one every `--pace` seconds. `--spawn N` `mathia serve`
@@ -238,6 +238,7 @@ async def main(args: argparse.Namespace) -> None:
             "ANTHROPIC_BASE_URL": fake_url,
             "MATHIA_AI_USER_RATE_LIMIT": HIGH_LIMIT,
             "MATHIA_AI_WORKSPACE_RATE_LIMIT": HIGH_LIMIT,
+            **({"MATHIA_AI_CONCURRENT_PREPARATIONS": str(args.preparations)} if args.preparations else {}),
         }
         async with scratch_database() as database_url:
             with spawned(args.spawn, database_url, **env) as urls:
@@ -255,6 +256,11 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--generations", type=int, default=50)
     parser.add_argument("--words", type=int, default=100, help="text deltas per answer")
     parser.add_argument("--pace", type=float, default=0.04, help="seconds between text deltas")
+    parser.add_argument(
+        "--preparations",
+        type=int,
+        help="the server's cap on mentions prepared at once (default: its own setting)",
+    )
     parser.add_argument(
         "--no-deflate", dest="deflate", action="store_false", help="do not offer permessage-deflate"
     )

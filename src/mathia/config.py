@@ -65,6 +65,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     ai_user_rate_limit: int = 20  # generations per user and window
     ai_workspace_rate_limit: int = 200  # generations per workspace and window
     ai_rate_window: int = 60
+    # Mentions prepared at once per process; the rest wait so running answers keep the loop.
+    ai_concurrent_preparations: int = 2
 
     # connectors and actions
     plugins: str | None = None  # comma-separated entry-point names to load; unset = all installed

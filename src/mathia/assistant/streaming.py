@@ -94,6 +94,7 @@ class Assistant:
         self.after = after or []  # bookkeeping per model call (billing), in the answer's transaction
         self.running: dict[uuid.UUID, asyncio.Task[None]] = {}
         self.stopped: set[uuid.UUID] = set()
+        self.preparing = asyncio.Semaphore(runtime.settings.ai_concurrent_preparations)
         self._stop_listener: asyncio.Task[None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -149,7 +150,8 @@ class Assistant:
     async def generate(self, turn: Turn) -> None:
         redis, room_id = self.runtime.redis, turn.room.id
         try:
-            request = await self._prepare(turn)
+            async with self.preparing:
+                request = await self._prepare(turn)
         except MathiaError as exc:
             await notify_user(
                 redis,
