@@ -10,7 +10,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from dotenv import dotenv_values
@@ -66,7 +66,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     ai_workspace_rate_limit: int = 200  # generations per workspace and window
     ai_rate_window: int = 60
     # Mentions prepared at once per process; the rest wait so running answers keep the loop.
-    ai_concurrent_preparations: int = 2
+    ai_concurrent_preparations: Annotated[int, msgspec.Meta(ge=1)] = 2
 
     # connectors and actions
     plugins: str | None = None  # comma-separated entry-point names to load; unset = all installed
