@@ -171,13 +171,16 @@ async def test_send_rate_limit(base_url: str, app_settings: Settings) -> None:
     assert len(stored) == app_settings.send_rate_limit
 
 
+def token_expiring_in(seconds: float, member: Member, settings: Settings) -> str:
+    expiry = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
+    return jwt.encode(
+        {"sub": member.user_id, "typ": "access", "exp": expiry}, settings.secret_key, algorithm="HS256"
+    )
+
+
 async def test_invalid_tokens_close_with_4401(base_url: str, app_settings: Settings) -> None:
     ada = await sign_up(base_url)
-    expired = jwt.encode(
-        {"sub": ada.user_id, "typ": "access", "exp": dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)},
-        app_settings.secret_key,
-        algorithm="HS256",
-    )
+    expired = token_expiring_in(-5, ada, app_settings)
     for token in (expired, ada.refresh_token, "forged.token.value", ""):
         url = base_url.replace("http", "ws", 1) + f"/ws?token={token}"
         async with websockets.connect(url) as socket:
@@ -185,3 +188,33 @@ async def test_invalid_tokens_close_with_4401(base_url: str, app_settings: Setti
                 await asyncio.wait_for(socket.recv(), 5)
         assert closed.value.rcvd is not None
         assert closed.value.rcvd.code == 4401
+
+
+async def test_a_socket_is_closed_when_its_token_expires(base_url: str, app_settings: Settings) -> None:
+    ada, _bob, room = await room_with_two(base_url)
+    async with ada.socket(base_url, token=token_expiring_in(2, ada, app_settings)) as a:
+        await a.subscribe(room)  # accepted while the token is valid
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await a.expect("never sent", timeout=10)
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4401, "access token expired")
+
+
+async def test_a_fresh_token_sent_over_the_socket_keeps_it_open(
+    base_url: str, app_settings: Settings
+) -> None:
+    ada, bob, room = await room_with_two(base_url)
+    async with ada.socket(base_url, token=token_expiring_in(2, ada, app_settings)) as a:
+        await a.subscribe(room)
+        # Someone else's token, a refresh token and garbage are refused; the socket stays open.
+        for ref, token in enumerate((bob.access_token, ada.refresh_token, "garbage")):
+            await a.send({"type": "auth", "token": token, "ref": ref})
+            refused = await a.expect("error")
+            assert (refused["code"], refused["ref"]) == ("forbidden", ref)
+        await a.send({"type": "auth", "token": ada.access_token, "ref": "fresh"})
+        accepted = await a.expect("authenticated")
+        assert accepted["ref"] == "fresh"
+        assert accepted["expires_at"] > dt.datetime.now(dt.UTC).timestamp() + 60
+        await asyncio.sleep(3)  # past the first token's expiry
+        await bob.post(f"/api/rooms/{room}/messages", {"body": "still there?"})
+        assert (await a.messages(1))[0]["body"] == "still there?"

@@ -11,12 +11,12 @@ from litestar.exceptions import NotAuthorizedException
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mathia.auth.models import User
-from mathia.auth.services import access_token_subject
+from mathia.auth.services import AccessToken, read_access_token
 from mathia.runtime import Runtime
 
 
-async def user_from_token(session: AsyncSession, runtime: Runtime, token: str) -> User:
-    user = await session.get(User, access_token_subject(runtime.settings, token))
+async def token_user(session: AsyncSession, token: AccessToken) -> User:
+    user = await session.get(User, token.user_id)
     if user is None:
         raise NotAuthorizedException("invalid or expired access token")
     return user
@@ -30,4 +30,4 @@ async def provide_current_user(
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise NotAuthorizedException("missing bearer token")
-    return await user_from_token(db_session, runtime, token.strip())
+    return await token_user(db_session, read_access_token(runtime.settings, token.strip()))

@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 import jwt
+import msgspec
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from litestar.exceptions import NotAuthorizedException
@@ -67,15 +68,20 @@ def issue_access_token(settings: Settings, user_id: uuid.UUID) -> str:
     return jwt.encode(claims, settings.secret_key, algorithm=_ALGORITHM)
 
 
-def access_token_subject(settings: Settings, token: str) -> uuid.UUID:
-    """The user id of a valid access token; 401 for anything else (expired, forged, a refresh token)."""
+class AccessToken(msgspec.Struct, frozen=True):
+    user_id: uuid.UUID
+    expires_at: float  # Unix time
+
+
+def read_access_token(settings: Settings, token: str) -> AccessToken:
+    """A valid access token's claims; 401 for anything else (expired, forged, a refresh token)."""
     try:
         claims: dict[str, Any] = jwt.decode(
             token, settings.secret_key, algorithms=[_ALGORITHM], options={"require": ["exp", "sub", "typ"]}
         )
         if claims["typ"] != "access":
             raise jwt.InvalidTokenError("not an access token")
-        return uuid.UUID(claims["sub"])
+        return AccessToken(uuid.UUID(claims["sub"]), float(claims["exp"]))
     except (jwt.InvalidTokenError, ValueError):
         raise NotAuthorizedException("invalid or expired access token") from None
 

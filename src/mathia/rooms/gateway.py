@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -22,15 +23,17 @@ from litestar.exceptions import HTTPException, NotAuthorizedException, WebSocket
 from sqlalchemy import select
 
 from mathia.assistant.streaming import Assistant
-from mathia.auth.dependencies import user_from_token
+from mathia.auth.dependencies import token_user
 from mathia.auth.models import User
+from mathia.auth.services import AccessToken, read_access_token
 from mathia.db import session_scope
-from mathia.errors import NotFound, frame_code
+from mathia.errors import Forbidden, NotFound, frame_code
 from mathia.rooms import services
 from mathia.rooms.models import Room
 from mathia.rooms.realtime import publish_room, room_channel, user_channel
 from mathia.rooms.schemas import (
     AnyClientFrame,
+    Authenticate,
     Ping,
     SendMessage,
     StopGeneration,
@@ -77,6 +80,7 @@ class Connection:
     channels: ChannelsPlugin
     assistant: Assistant
     user: User
+    expires: float  # event-loop time when the socket's access token expires
     rooms: dict[UUID, RoomStream] = field(default_factory=dict)
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -88,10 +92,7 @@ class Connection:
             await self.socket.send_data(data.decode(), mode="text")
 
     async def error(self, code: str, detail: str, ref: Any = None) -> None:
-        frame: dict[str, Any] = {"type": "error", "code": code, "detail": detail}
-        if ref is not None:
-            frame["ref"] = ref
-        await self.send(frame)
+        await self.send({"type": "error", "code": code, "detail": detail, **_echo(ref)})
 
     # --- receiving -------------------------------------------------------------------------
     async def handle(self, raw: str | bytes) -> None:
@@ -116,7 +117,7 @@ class Connection:
     async def dispatch(self, frame: AnyClientFrame) -> None:
         match frame:
             case Ping():
-                await self.send({"type": "pong", **({"ref": frame.ref} if frame.ref is not None else {})})
+                await self.send({"type": "pong", **_echo(frame.ref)})
             case Subscribe():
                 await self.subscribe(frame.room_id, frame.after_seq)
             case Unsubscribe():
@@ -137,6 +138,12 @@ class Connection:
                 )
             case StopGeneration():
                 await self.stop_generation(frame.message_id)
+            case Authenticate():
+                token = read_access_token(self.runtime.settings, frame.token)
+                if token.user_id != self.user.id:
+                    raise Forbidden("this token belongs to another user")
+                self.expires = _loop_time_of(token)
+                await self.send({"type": "authenticated", "expires_at": token.expires_at, **_echo(frame.ref)})
 
     def subscribed(self, room_id: UUID) -> RoomStream:
         stream = self.rooms.get(room_id)
@@ -253,6 +260,15 @@ class Connection:
             await self.unsubscribe(room_id)
 
 
+def _echo(ref: Any) -> dict[str, Any]:
+    """The client's `ref`, for a reply frame, when it gave one."""
+    return {} if ref is None else {"ref": ref}
+
+
+def _loop_time_of(token: AccessToken) -> float:
+    return asyncio.get_running_loop().time() + token.expires_at - time.time()
+
+
 def _ref_of(data: bytes) -> Any:
     with contextlib.suppress(msgspec.DecodeError):
         decoded = msgspec.json.decode(data)
@@ -270,22 +286,28 @@ async def gateway(
 ) -> None:
     await socket.accept()
     try:
+        token = read_access_token(runtime.settings, socket.query_params.get("token", ""))
         async with session_scope(runtime.db) as session:
-            user = await user_from_token(session, runtime, socket.query_params.get("token", ""))
+            user = await token_user(session, token)
     except NotAuthorizedException as exc:
         await socket.close(code=CLOSE_UNAUTHORIZED, reason=str(exc.detail))
         return
-    connection = Connection(socket, runtime, channels, assistant, user)
+    connection = Connection(socket, runtime, channels, assistant, user, _loop_time_of(token))
     notifications = await channels.subscribe(user_channel(user.id))
     try:
         async with notifications.run_in_background(connection.send_raw, join=False):
             while True:
-                event = await socket.receive()
+                # The socket lives as long as its token (an `auth` frame brings a fresh one).
+                # The deadline applies while waiting, never in the middle of a frame.
+                async with asyncio.timeout_at(connection.expires):
+                    event = await socket.receive()
                 if event["type"] == "websocket.disconnect":
                     break
                 await connection.handle(event.get("text") or event.get("bytes") or b"")  # type: ignore[arg-type]
     except WebSocketDisconnect:
         pass
+    except TimeoutError:
+        await socket.close(code=CLOSE_UNAUTHORIZED, reason="access token expired")
     finally:
         try:
             await channels.unsubscribe(notifications)

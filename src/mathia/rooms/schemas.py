@@ -93,4 +93,10 @@ class StopGeneration(ClientFrame, tag="ai.stop"):
     message_id: UUID
 
 
-AnyClientFrame = Subscribe | Unsubscribe | SendMessage | Typing | Ping | StopGeneration
+class Authenticate(ClientFrame, tag="auth"):
+    """A fresh access token for the same user: the socket then lives until it expires."""
+
+    token: str
+
+
+AnyClientFrame = Subscribe | Unsubscribe | SendMessage | Typing | Ping | StopGeneration | Authenticate
