@@ -47,6 +47,13 @@ export function onAuthChange(fn) {
   listeners.add(fn);
 }
 
+const tokenListeners = new Set();
+
+/** `fn(accessToken)` runs whenever a new access token arrives (sign-in or refresh). */
+export function onAccessToken(fn) {
+  tokenListeners.add(fn);
+}
+
 function storedRefresh() {
   return localStorage.getItem(REFRESH_KEY);
 }
@@ -59,6 +66,7 @@ function accept(pair) {
   const due = lifetime - access.margin;
   refreshTimer = setTimeout(() => refresh().catch(() => {}), due);
   if (pair.user) user = pair.user;
+  tokenListeners.forEach((fn) => fn(access.token));
 }
 
 function signedOut() {

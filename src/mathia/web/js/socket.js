@@ -2,7 +2,7 @@
 // (re)connect, resubscribes each room with after_seq = the last seq the client holds, so the
 // server replays exactly what was missed.
 
-import { accessToken, refresh } from "./api.js";
+import { accessToken, onAccessToken, refresh } from "./api.js";
 
 const PING_EVERY_MS = 25_000;
 // No frame at all for this long after a ping means the connection is dead even if the
@@ -19,6 +19,9 @@ export class Gateway {
     this.stopped = true;
     this.state = "offline";
     this.timers = {};
+    // The server closes a socket when its token expires (4401); a refreshed token, sent on
+    // the open socket, keeps it alive instead.
+    onAccessToken((token) => this.send({ type: "auth", token }));
   }
 
   /** `fn(frame)` for frames of `type`; type "state" reports "connecting" | "online" | "offline". */
