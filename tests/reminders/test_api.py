@@ -28,6 +28,16 @@ async def test_text_is_read_in_the_given_timezone(base_url: str) -> None:
     assert (await ada.get("/api/reminders", status="cancelled")).json() == []
 
 
+async def test_on_whatsapp_in_the_text_asks_for_the_channel(base_url: str) -> None:
+    ada = await sign_up(base_url)
+    made = await create(ada, {"text": "remind me on WhatsApp to call John in 10 mins"})
+    assert (made["message"], made["channels"]) == ("call John", ["whatsapp"])
+    both = await create(ada, {"text": "remind me via whatsapp in 1 hour to eat", "channels": ["whatsapp"]})
+    assert both["channels"] == ["whatsapp"]
+    plain = await create(ada, {"text": "remind me in 1 hour to drink water"})
+    assert "channels" not in plain
+
+
 async def test_bad_input_is_refused_naming_the_field_and_stores_nothing(base_url: str) -> None:
     ada = await sign_up(base_url)
     future = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat()
@@ -47,6 +57,7 @@ async def test_bad_input_is_refused_naming_the_field_and_stores_nothing(base_url
         ({"text": ""}, "text"),
         ({"text": "remind me in 10 minutes to call", "colour": "red"}, "colour"),
         ({"text": "remind us in 10 minutes to stand up"}, "room_id: a reminder for the room needs"),
+        ({"message": "call John", "due_at": future, "channels": ["sms"]}, "channels: no channel named 'sms'"),
     ]
     for body, says in cases:
         response = await ada.post("/api/reminders", body)

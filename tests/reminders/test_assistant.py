@@ -112,6 +112,16 @@ async def test_a_reminder_set_by_chat_is_stored_in_the_users_timezone_and_queued
     assert len(keys) == 1
 
 
+async def test_on_whatsapp_by_chat_asks_for_whatsapp_delivery(url: str, queue_redis: Redis) -> None:
+    ada, room = await in_berlin(url)
+    async with ada.socket(url) as socket:
+        await socket.subscribe(room)
+        reply = await ask(socket, room, "@mathia remind me on WhatsApp to call John in 10 mins")
+    [stored] = (await ada.get("/api/reminders")).json()
+    assert (stored["message"], stored["channels"]) == ("call John", ["whatsapp"])
+    assert reply.endswith("(Europe/Berlin) (here and on your WhatsApp).")
+
+
 async def test_unparseable_and_past_requests_are_refused_and_store_nothing(
     url: str, queue_redis: Redis
 ) -> None:

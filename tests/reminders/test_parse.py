@@ -42,6 +42,21 @@ def test_phrasings_in_the_users_timezone(
     assert zone in parsed.understood
 
 
+@pytest.mark.parametrize(
+    ("text", "message", "channels"),
+    [
+        ("remind me on WhatsApp to call John in 10 mins", "call John", ("whatsapp",)),
+        ("remind me to stretch in 5 minutes via whatsapp", "stretch", ("whatsapp",)),
+        ("remind me by Whats App tomorrow at 9 to send the report", "send the report", ("whatsapp",)),
+        ("remind me to reply to the WhatsApp group in 10 mins", "reply to the WhatsApp group", ()),
+    ],
+)
+def test_asking_for_whatsapp_adds_the_channel(text: str, message: str, channels: tuple[str, ...]) -> None:
+    now = dt.datetime(2026, 3, 4, 14, 30, tzinfo=dt.UTC)
+    parsed = parse_reminder(text, now=now, tz=ZoneInfo("UTC"))
+    assert (parsed.message, parsed.channels) == (message, channels)
+
+
 def test_same_words_differ_by_timezone() -> None:
     now = dt.datetime(2026, 3, 4, 12, 0, tzinfo=dt.UTC)
     berlin = parse_reminder("remind me at 5pm to go", now=now, tz=ZoneInfo("Europe/Berlin"))

@@ -30,6 +30,7 @@ def reminder_out(reminder: Reminder, understood: str | None = None) -> ReminderO
         audience=Audience(reminder.audience),
         room_id=reminder.room_id,
         understood=understood,
+        channels=list(reminder.channels),
     )
 
 
@@ -57,6 +58,7 @@ class ReminderController(Controller):
                     parsed.audience,
                     parsed.understood,
                 )
+                channels = list(dict.fromkeys([*data.channels, *parsed.channels]))
             else:
                 if data.message is None or data.due_at is None:
                     raise InvalidInput("due_at: a message needs a due_at (RFC 3339 with an offset)")
@@ -68,11 +70,15 @@ class ReminderController(Controller):
                     Audience.ME,
                     describe(data.due_at, tz),
                 )
+                channels = data.channels
                 if due_at <= utcnow():
                     raise ReminderParseError(f"{understood} has already passed")
         except ReminderParseError as exc:
             field = "timezone" if "timezone" in str(exc) else ("text" if data.text is not None else "due_at")
             raise InvalidInput(f"{field}: {exc}") from None
+        if unknown := [name for name in channels if name not in services.CHANNELS]:
+            known = ", ".join(sorted(services.CHANNELS)) or "none"
+            raise InvalidInput(f"channels: no channel named {unknown[0]!r} (available: {known})")
         room = (await visible_room(db_session, data.room_id, current_user.id))[0] if data.room_id else None
         if audience == Audience.ROOM and room is None:
             raise InvalidInput("room_id: a reminder for the room needs the room's id")
@@ -83,7 +89,7 @@ class ReminderController(Controller):
             due_at=due_at,
             room=room,
             audience=audience,
-            channels=data.channels,
+            channels=channels,
         )
         await db_session.commit()
         await schedule(queue_on(runtime.redis), reminder)

@@ -60,6 +60,8 @@ _RELATIVE = re.compile(
     re.I,
 )
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+# "on WhatsApp" anywhere in the request: also deliver it to the user's WhatsApp number.
+_WHATSAPP = re.compile(r"\b(?:on|via|by|over|through)\s+whats\s?app\b", re.I)
 _CONNECTOR = re.compile(r"^(?:to|about|that|of|for)\s+|\s+(?:to|about|at|on|in|by)$", re.I)
 DEFAULT_HOUR = 9
 EVENING_HOUR = 20
@@ -75,6 +77,7 @@ class ParsedReminder:
     due_at: dt.datetime  # in UTC
     audience: Audience
     understood: str  # the time as the user would say it back, in their timezone
+    channels: tuple[str, ...] = ()  # delivery beyond the app: ("whatsapp",)
 
 
 def zone(name: str) -> ZoneInfo:
@@ -105,6 +108,10 @@ def parse_reminder(text: str, *, now: dt.datetime, tz: ZoneInfo) -> ParsedRemind
         rest = rest[prefix.end() :]
 
     spans: list[tuple[int, int]] = []
+    channels: tuple[str, ...] = ()
+    if whatsapp := _WHATSAPP.search(rest):
+        spans.append(whatsapp.span())
+        channels = ("whatsapp",)
     due: dt.datetime
     if relative := _RELATIVE.search(rest):
         spans.append(relative.span())
@@ -126,7 +133,11 @@ def parse_reminder(text: str, *, now: dt.datetime, tz: ZoneInfo) -> ParsedRemind
     if not message:
         raise ReminderParseError(f"I understood {describe(due, tz)}, but not what to remind you about")
     return ParsedReminder(
-        message=message, due_at=due.astimezone(dt.UTC), audience=audience, understood=describe(due, tz)
+        message=message,
+        due_at=due.astimezone(dt.UTC),
+        audience=audience,
+        understood=describe(due, tz),
+        channels=channels,
     )
 
 

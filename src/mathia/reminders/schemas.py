@@ -33,3 +33,4 @@ class ReminderOut(msgspec.Struct, omit_defaults=True, kw_only=True):
     audience: Audience
     room_id: UUID | None = None
     understood: str | None = None
+    channels: list[str] = []  # delivery beyond the app, e.g. ["whatsapp"]; omitted when none

@@ -139,12 +139,14 @@ async def _create(session: AsyncSession, queue: Queue, text: str, room: Room, us
         due_at=parsed.due_at,
         room=room,
         audience=parsed.audience,
+        channels=list(parsed.channels),
     )
     # Committed before it is queued, so the job never wakes to a row it cannot see yet.
     await session.commit()
     await schedule(queue, reminder)
     who = "the room" if parsed.audience == Audience.ROOM else "you"
-    return f"OK, I will remind {who} to {parsed.message} on {parsed.understood}."
+    also = " (here and on your WhatsApp)" if "whatsapp" in parsed.channels else ""
+    return f"OK, I will remind {who} to {parsed.message} on {parsed.understood}{also}."
 
 
 async def _cancel(session: AsyncSession, query: str, pending: list[Reminder], user_id: UUID) -> str:
