@@ -21,6 +21,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+_RUNNING: dict[str, subprocess.Popen[bytes]] = {}
+
+
+def kill(base_url: str) -> None:
+    """SIGKILL a server started by `mathia_server`, as a crash or the OOM killer would."""
+    process = _RUNNING[base_url]
+    process.kill()
+    process.wait()
+
+
 @contextmanager
 def mathia_server(env: Mapping[str, str], log_path: Path, timeout: float = 180) -> Iterator[str]:
     """`mathia serve` on a free port with `env` over a clean environment; yields its base URL."""
@@ -38,10 +48,12 @@ def mathia_server(env: Mapping[str, str], log_path: Path, timeout: float = 180) 
             stderr=subprocess.STDOUT,
         )
         base_url = f"http://127.0.0.1:{port}"
+        _RUNNING[base_url] = process
         try:
             _wait_ready(base_url, process, log_path, timeout)
             yield base_url
         finally:
+            del _RUNNING[base_url]
             process.send_signal(signal.SIGINT)
             try:
                 process.wait(timeout=20)

@@ -39,6 +39,7 @@ from mathia.moderation.controllers import ModerationController
 from mathia.reminders.controllers import ReminderController
 from mathia.rooms.controllers import RoomController
 from mathia.rooms.gateway import gateway
+from mathia.rooms.presence import Presence
 from mathia.runtime import Runtime
 from mathia.tenants.controllers import WorkspaceController
 from mathia.wallet.controllers import WalletController
@@ -104,11 +105,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
     connectors = build_runtime(runtime.settings, runtime.redis, runtime.http, GatewayDelivery(runtime.redis))
     wire_moderation(runtime)
     assistant = build_assistant(runtime, connectors)
+    presence = Presence(runtime.redis, runtime.settings.presence_ttl)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await connectors.start()
         await assistant.start()
+        await presence.start()
         # The embedded default has no separate worker process: the jobs run here.
         worker = (
             asyncio.create_task(run_worker(runtime.settings)) if runtime.settings.embedded_worker else None
@@ -120,6 +123,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 worker.cancel()
                 await asyncio.gather(worker, return_exceptions=True)
             await assistant.aclose()
+            await presence.aclose()
             await runtime.aclose()
 
     async def provide_runtime() -> Runtime:
@@ -130,6 +134,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     async def provide_assistant() -> Assistant:
         return assistant
+
+    async def provide_presence() -> Presence:
+        return presence
 
     return Litestar(
         route_handlers=[
@@ -142,6 +149,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "current_user": Provide(provide_current_user),
             "connectors": Provide(provide_connectors),
             "assistant": Provide(provide_assistant),
+            "presence": Provide(provide_presence),
         },
         middleware=[request_id_middleware],
         exception_handlers={HTTPException: _http_error, Exception: internal_error},

@@ -41,6 +41,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     max_frame_bytes: int = 64 * 1024
     send_rate_limit: int = 30
     send_rate_window: int = 10
+    # A process whose presence heartbeat is older than this is dead: its sockets go offline.
+    presence_ttl: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     login_attempts_per_account: int = 10
     login_attempts_per_ip: int = 50
     login_attempts_window: int = 15 * 60

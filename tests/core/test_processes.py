@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 
-from tests.client import sign_up
-from tests.processes import mathia_server
+from tests.client import Member, sign_up
+from tests.processes import kill, mathia_server
 
 
 async def test_embedded_default_runs_with_no_configuration(tmp_path: Path) -> None:
@@ -33,14 +35,18 @@ async def test_embedded_default_runs_with_no_configuration(tmp_path: Path) -> No
     assert me.json()["workspaces"][0]["name"] == "Acme"
 
 
-async def test_two_processes_share_rooms_in_seq_order(
-    postgres_url: str, redis_url: str, tmp_path: Path
-) -> None:
+@asynccontextmanager
+async def ada_and_bob_on_two_servers(
+    postgres_url: str, redis_url: str, tmp_path: Path, **env: str
+) -> AsyncIterator[tuple[str, str, Member, Member, str]]:
+    """Two `mathia serve` processes on one PostgreSQL and Redis; Ada signed up on the first,
+    Bob on the second, both members of one room. Yields both URLs, Ada, Bob and the room."""
     env = {
         "DATABASE_URL": postgres_url,
         "REDIS_URL": redis_url,
         "MATHIA_SECRET_KEY": secrets.token_hex(16),
         "MATHIA_DATA_DIR": str(tmp_path / "data"),
+        **env,
     }
     with mathia_server(env, tmp_path / "a.log") as url_a, mathia_server(env, tmp_path / "b.log") as url_b:
         ada, bob = await sign_up(url_a, "Ada"), await sign_up(url_b, "Bob")
@@ -48,18 +54,49 @@ async def test_two_processes_share_rooms_in_seq_order(
         await ada.invite(workspace, bob)
         room = await ada.room(workspace)
         assert (await bob.post(f"/api/rooms/{room}/join")).status_code == 200
-        async with ada.socket(url_a) as a, bob.socket(url_b) as b:
-            await a.subscribe(room)
-            await b.subscribe(room)
+        yield url_a, url_b, ada, bob, room
 
-            async def chatter(socket: object, who: str) -> None:
-                for i in range(15):
-                    await socket.send({"type": "message.send", "room_id": room, "body": f"{who} {i}"})  # type: ignore[attr-defined]
 
-            await asyncio.gather(chatter(a, "ada"), chatter(b, "bob"))
-            seen_a, seen_b = await a.messages(30, timeout=20), await b.messages(30, timeout=20)
+async def test_two_processes_share_rooms_in_seq_order(
+    postgres_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    async with (
+        ada_and_bob_on_two_servers(postgres_url, redis_url, tmp_path) as (url_a, url_b, ada, bob, room),
+        ada.socket(url_a) as a,
+        bob.socket(url_b) as b,
+    ):
+        await a.subscribe(room)
+        await b.subscribe(room)
+
+        async def chatter(socket: object, who: str) -> None:
+            for i in range(15):
+                await socket.send({"type": "message.send", "room_id": room, "body": f"{who} {i}"})  # type: ignore[attr-defined]
+
+        await asyncio.gather(chatter(a, "ada"), chatter(b, "bob"))
+        seen_a, seen_b = await a.messages(30, timeout=20), await b.messages(30, timeout=20)
     assert [m["seq"] for m in seen_a] == list(range(1, 31))
     assert [(m["seq"], m["body"]) for m in seen_a] == [(m["seq"], m["body"]) for m in seen_b]
     assert sorted(m["body"] for m in seen_a) == sorted(
         [f"ada {i}" for i in range(15)] + [f"bob {i}" for i in range(15)]
     )
+
+
+async def test_a_killed_process_takes_its_users_offline(
+    postgres_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    two = ada_and_bob_on_two_servers(postgres_url, redis_url, tmp_path, MATHIA_PRESENCE_TTL="3")
+    async with two as (url_a, url_b, ada, bob, room):
+        async with ada.socket(url_a) as a:
+            await a.subscribe(room)
+            async with bob.socket(url_b) as b:
+                await b.subscribe(room)
+                await a.expect(lambda f: f["type"] == "presence" and f["user_id"] == bob.user_id)
+                kill(url_b)  # no chance to say goodbye
+                offline = await a.expect(lambda f: f["type"] == "presence" and f["status"] == "offline", 15)
+        assert offline["user_id"] == bob.user_id
+        # Someone arriving now is not told that Bob is online.
+        async with ada.socket(url_a) as late:
+            await late.subscribe(room)
+            await late.send({"type": "ping"})
+            await late.expect("pong")
+        assert not [f for f in late.frames if f["type"] == "presence" and f["user_id"] == bob.user_id]

@@ -30,6 +30,7 @@ from mathia.db import session_scope
 from mathia.errors import Forbidden, NotFound, frame_code
 from mathia.rooms import services
 from mathia.rooms.models import Room
+from mathia.rooms.presence import Presence, presence_frame
 from mathia.rooms.realtime import publish_room, room_channel, user_channel
 from mathia.rooms.schemas import (
     AnyClientFrame,
@@ -79,6 +80,7 @@ class Connection:
     runtime: Runtime
     channels: ChannelsPlugin
     assistant: Assistant
+    tracker: Presence
     user: User
     expires: float  # event-loop time when the socket's access token expires
     rooms: dict[UUID, RoomStream] = field(default_factory=dict)
@@ -226,34 +228,16 @@ class Connection:
                 return
 
     async def presence(self, room_id: UUID, change: int) -> None:
-        """Count this user's sockets per room across processes; announce the first and the last."""
-        key, user = f"mathia:presence:{room_id}", str(self.user.id)
-        count = await self.runtime.redis.hincrby(key, user, change)
+        """Count this socket in or out of the room; announce the user's first and last socket."""
+        user = str(self.user.id)
         if change > 0:
-            online: dict[bytes, bytes] = await self.runtime.redis.hgetall(key)  # type: ignore[assignment]
-            for other, sockets in online.items():
-                if int(sockets) > 0 and other.decode() != user:
-                    await self.send(
-                        {
-                            "type": "presence",
-                            "room_id": room_id,
-                            "user_id": other.decode(),
-                            "status": "online",
-                        }
-                    )
-        elif count <= 0:
-            await self.runtime.redis.hdel(key, user)
-        if (change > 0 and count == 1) or (change < 0 and count <= 0):
-            await publish_room(
-                self.runtime.redis,
-                room_id,
-                {
-                    "type": "presence",
-                    "room_id": room_id,
-                    "user_id": self.user.id,
-                    "status": "online" if change > 0 else "offline",
-                },
-            )
+            online = await self.tracker.join(room_id, self.user.id)
+            for other in online.keys() - {user}:
+                await self.send(presence_frame(room_id, other, "online"))
+            if online[user] == 1:
+                await publish_room(self.runtime.redis, room_id, presence_frame(room_id, user, "online"))
+        elif user not in await self.tracker.leave(room_id, self.user.id):
+            await publish_room(self.runtime.redis, room_id, presence_frame(room_id, user, "offline"))
 
     async def close(self) -> None:
         for room_id in list(self.rooms):
@@ -283,6 +267,7 @@ async def gateway(
     runtime: NamedDependency[Runtime],
     channels: NamedDependency[ChannelsPlugin],
     assistant: NamedDependency[Assistant],
+    presence: NamedDependency[Presence],
 ) -> None:
     await socket.accept()
     try:
@@ -292,7 +277,7 @@ async def gateway(
     except NotAuthorizedException as exc:
         await socket.close(code=CLOSE_UNAUTHORIZED, reason=str(exc.detail))
         return
-    connection = Connection(socket, runtime, channels, assistant, user, _loop_time_of(token))
+    connection = Connection(socket, runtime, channels, assistant, presence, user, _loop_time_of(token))
     notifications = await channels.subscribe(user_channel(user.id))
     try:
         async with notifications.run_in_background(connection.send_raw, join=False):

@@ -1,0 +1,125 @@
+"""Who is online in each room, across processes, surviving a process that dies.
+
+Each web process counts its own sockets per room and user, in the room's Redis hash under
+the field "{user}:{process}", and renews its heartbeat in ALIVE every third of
+`presence_ttl`. Counts of a process whose heartbeat is older than that are ignored; the
+first live process to notice removes them and announces the users it leaves offline, so a
+killed process does not keep its users online for ever."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import Counter
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from mathia.rooms.realtime import publish_room
+
+log = logging.getLogger(__name__)
+
+ALIVE = "mathia:presence:alive"  # sorted set: process id -> time of its last heartbeat
+
+
+def presence_frame(room_id: uuid.UUID | str, user_id: uuid.UUID | str, status: str) -> dict[str, str]:
+    return {"type": "presence", "room_id": str(room_id), "user_id": str(user_id), "status": status}
+
+
+def _text(value: object) -> str:
+    """A Redis reply as text (this client returns bytes)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _room_key(room_id: uuid.UUID | str) -> str:
+    return f"mathia:presence:{room_id}"
+
+
+def _rooms_of(process: str) -> str:
+    """The rooms where `process` has counted sockets, for whoever cleans up after it."""
+    return f"mathia:presence:rooms:{process}"
+
+
+class Presence:
+    def __init__(self, redis: Redis, ttl: float) -> None:
+        self.redis = redis
+        self.ttl = ttl
+        self.process = uuid.uuid4().hex
+        self.sockets: Counter[uuid.UUID] = Counter()  # this process's sockets per room
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._heartbeat = asyncio.create_task(self._keep_beating())
+
+    async def aclose(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+        with contextlib.suppress(RedisError):
+            await self.redis.zadd(ALIVE, {self.process: 0})  # reaped at once: nothing to wait for
+
+    async def beat(self) -> None:
+        await self.redis.zadd(ALIVE, {self.process: time.time()})
+
+    async def _keep_beating(self) -> None:
+        while True:  # outlives Redis outages: the app starts, and /health/ready says what is down
+            try:
+                await self.beat()
+                await self.reap()
+            except RedisError as exc:
+                log.warning("presence heartbeat failed (%s); retrying", exc)
+            await asyncio.sleep(self.ttl / 3)
+
+    async def online(self, room_id: uuid.UUID | str) -> Counter[str]:
+        """Sockets per user in the room, on live processes."""
+        fields = await self.redis.hgetall(_room_key(room_id))
+        alive = {_text(p) for p in await self.redis.zrangebyscore(ALIVE, time.time() - self.ttl, "+inf")}
+        counts: Counter[str] = Counter()
+        for field, sockets in fields.items():
+            user, _, process = _text(field).partition(":")
+            if process in alive and int(sockets) > 0:
+                counts[user] += int(sockets)
+        return counts
+
+    async def join(self, room_id: uuid.UUID, user_id: uuid.UUID) -> Counter[str]:
+        """Count a socket of `user_id` in the room; who is online afterwards."""
+        if not self.sockets[room_id]:
+            await self.redis.sadd(_rooms_of(self.process), str(room_id))
+        self.sockets[room_id] += 1
+        await self.redis.hincrby(_room_key(room_id), f"{user_id}:{self.process}", 1)
+        return await self.online(room_id)
+
+    async def leave(self, room_id: uuid.UUID, user_id: uuid.UUID) -> Counter[str]:
+        """Uncount a socket of `user_id` in the room; who is online afterwards."""
+        key, field = _room_key(room_id), f"{user_id}:{self.process}"
+        if await self.redis.hincrby(key, field, -1) <= 0:
+            await self.redis.hdel(key, field)
+        self.sockets[room_id] -= 1
+        if self.sockets[room_id] <= 0:
+            del self.sockets[room_id]
+            await self.redis.srem(_rooms_of(self.process), str(room_id))
+        return await self.online(room_id)
+
+    async def reap(self) -> None:
+        """Remove the counts of processes that stopped beating; announce who they leave offline."""
+        for dead in await self.redis.zrangebyscore(ALIVE, "-inf", time.time() - self.ttl):
+            process = _text(dead)
+            if not await self.redis.zrem(ALIVE, process):
+                continue  # another process is cleaning up after this one
+            for room in await self.redis.smembers(_rooms_of(process)):
+                await self._forget(process, _text(room))
+            await self.redis.delete(_rooms_of(process))
+
+    async def _forget(self, process: str, room_id: str) -> None:
+        key = _room_key(room_id)
+        fields = [f for f in map(_text, await self.redis.hkeys(key)) if f.endswith(f":{process}")]
+        if not fields:
+            return
+        await self.redis.hdel(key, *fields)
+        online = await self.online(room_id)
+        for user in {f.partition(":")[0] for f in fields} - online.keys():
+            await publish_room(self.redis, uuid.UUID(room_id), presence_frame(room_id, user, "offline"))
