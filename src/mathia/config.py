@@ -41,6 +41,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     max_frame_bytes: int = 64 * 1024
     send_rate_limit: int = 30
     send_rate_window: int = 10
+    # Requests per client address and connector to the plugins' /hooks routes, per window.
+    hook_rate_limit: int = 300
+    hook_rate_window: int = 60
     # A process whose presence heartbeat is older than this is dead: its sockets go offline.
     presence_ttl: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     login_attempts_per_account: int = 10

@@ -3,6 +3,9 @@ atomically, so concurrent requests on many processes cannot slip past the limit.
 
 from __future__ import annotations
 
+from typing import Any
+
+from litestar import Request
 from redis.asyncio import Redis
 
 _HIT = """
@@ -26,3 +29,9 @@ async def exhausted(redis: Redis, key: str, limit: int) -> float | None:
     if count is None or int(count) < limit:
         return None
     return max(int(await redis.pttl(full_key)), 1) / 1000
+
+
+def client_address(request: Request[Any, Any, Any]) -> str:
+    """The peer's IP, to limit by (behind a proxy, that proxy's: run uvicorn with its forwarded-IP
+    settings there)."""
+    return request.client.host if request.client else "unknown"

@@ -4,13 +4,17 @@ with the installed weather and payments plugins talking to fake providers on loo
 from __future__ import annotations
 
 import json
+import secrets
+import uuid
 from collections.abc import Iterator
 
 import httpx
+import msgspec
 import pytest
 from mathia_payments.fake import FakeIntaSend
 from mathia_weather.fake import FakeOpenWeather
 
+from mathia.config import Settings
 from mathia.connectors.testing import serve
 from mathia.wallet.models import CREDIT_UNITS
 from tests.client import Member, sign_up
@@ -268,3 +272,16 @@ async def test_calendly_oauth_callback_through_the_hook(base_url: str) -> None:
         # The tokens are Bob's: Olive has not connected her own calendar.
         olive = await owner.post(f"/api/workspaces/{workspace}/actions/calendly__free_times", {})
         assert olive.json()["status"] == "error" and "not connected" in olive.json()["text"]
+
+
+async def test_a_flood_on_the_hooks_is_cut_off_before_any_lookup(app_settings: Settings) -> None:
+    from mathia.app import create_app
+
+    limited = msgspec.structs.replace(app_settings, hook_rate_limit=3)
+    hook = f"/hooks/flood{secrets.token_hex(4)}/{uuid.uuid4()}/webhook"
+    with serve(create_app(limited)) as url:
+        async with httpx.AsyncClient(base_url=url) as stranger:
+            answers = [await stranger.post(hook, content=b"{}") for _ in range(5)]
+    assert [a.status_code for a in answers] == [404, 404, 404, 429, 429]
+    assert answers[-1].json()["detail"].startswith(f"too many requests to the {hook.split('/')[2]} hooks")
+    assert int(answers[-1].headers["retry-after"]) >= 1

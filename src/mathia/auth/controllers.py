@@ -55,10 +55,7 @@ class AuthController(Controller):
         settings = runtime.settings
         limits = (
             (f"login:account:{services.normalise_email(data.email)}", settings.login_attempts_per_account),
-            (
-                f"login:ip:{request.client.host if request.client else 'unknown'}",
-                settings.login_attempts_per_ip,
-            ),
+            (f"login:ip:{ratelimit.client_address(request)}", settings.login_attempts_per_ip),
         )
         for key, limit in limits:
             if wait := await ratelimit.exhausted(runtime.redis, key, limit):

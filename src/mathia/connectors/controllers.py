@@ -12,6 +12,7 @@ from litestar.params import FromPath, JSONBody
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mathia import ratelimit
 from mathia.actions.router import mask
 from mathia.auth.models import User
 from mathia.connectors.api import HookRequest
@@ -31,7 +32,7 @@ from mathia.connectors.services import (
     get_config,
     secrets_and_settings,
 )
-from mathia.errors import NotFound
+from mathia.errors import NotFound, RateLimited
 from mathia.tenants.models import Role, Workspace
 from mathia.tenants.services import workspace_member
 
@@ -126,7 +127,12 @@ async def plugin_route(
     connectors: NamedDependency[ConnectorRuntime],
 ) -> Response[bytes]:
     """A plugin's webhook or callback. Unauthenticated: the plugin checks signatures itself.
-    Only a workspace that enabled the connector can receive anything."""
+    Only a workspace that enabled the connector can receive anything. Each address is rate
+    limited per connector before any lookup, so a flood costs one Redis call per request."""
+    limits = connectors.settings
+    key = f"hook:{connector}:{ratelimit.client_address(request)}"
+    if wait := await ratelimit.hit(connectors.redis, key, limits.hook_rate_limit, limits.hook_rate_window):
+        raise RateLimited(f"too many requests to the {connector} hooks; wait {wait:.1f} s", wait)
     hook = connectors.registry.routes.get((connector, path))
     config = await get_config(db_session, workspace_id, connector)
     workspace = await db_session.get(Workspace, workspace_id)
