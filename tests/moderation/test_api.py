@@ -7,21 +7,19 @@ from collections.abc import AsyncIterator
 from uuid import UUID
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from mathia.config import Settings
-from mathia.db import database_config
 from mathia.moderation.classifier import Verdict
 from mathia.moderation.services import Buffered, record_verdicts, set_mute
 from tests.client import Member, sign_up
+from tests.reminders.world import session_on
 
 
 @pytest.fixture
 async def pg(app_settings: Settings) -> AsyncIterator[AsyncSession]:
-    config = database_config(app_settings)
-    async with async_sessionmaker(config.get_engine(), expire_on_commit=False)() as session:
+    async with session_on(app_settings) as session:
         yield session
-    await config.get_engine().dispose()
 
 
 class Team:

@@ -12,17 +12,15 @@ import msgspec
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from mathia.config import Settings
-from mathia.db import database_config
 from mathia.moderation.classifier import ModelClassifier, classifier_for
 from mathia.moderation.models import ModerationFlag
 from mathia.moderation.services import buffer_message
 from mathia.rooms.models import SenderKind
 from mathia.rooms.services import post_message
 from tests.fakes.anthropic import FakeAnthropic, Reply
-from tests.reminders.world import eventually, make_world, running_worker, worker_settings
+from tests.reminders.world import eventually, make_world, running_worker, session_on, worker_settings
 
 TEXTS = ["good morning team", "you are worthless and everyone here knows it", "lunch at noon?"]
 WORKER_TEXTS = [*TEXTS, "nobody here would miss you if you left"]
@@ -150,8 +148,7 @@ async def test_a_worker_with_a_model_flags_what_the_model_judges_abusive(
     )
     redis = Redis.from_url(str(settings.redis_url))
     await redis.flushdb()
-    config = database_config(settings)
-    async with async_sessionmaker(config.get_engine(), expire_on_commit=False)() as pg:
+    async with session_on(settings) as pg:
         world = await make_world(pg)
         messages = [
             await post_message(
@@ -177,7 +174,6 @@ async def test_a_worker_with_a_model_flags_what_the_model_judges_abusive(
         async with running_worker(settings):
             await eventually(both_flagged)
         flags = (await pg.scalars(in_workspace)).all()
-    await config.get_engine().dispose()
     await redis.aclose()
     assert {f.message_id for f in flags} == {messages[1].id, messages[3].id}
     assert {(f.score, f.reason) for f in flags} == {(0.88, "model: why 1")}

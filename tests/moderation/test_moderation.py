@@ -31,7 +31,15 @@ from mathia.moderation.services import (
 from mathia.rooms.models import Message, SenderKind
 from mathia.rooms.realtime import user_channel
 from mathia.rooms.services import post_message
-from tests.reminders.world import World, eventually, frames, make_world, running_worker, worker_settings
+from tests.reminders.world import (
+    World,
+    eventually,
+    frames,
+    make_world,
+    running_worker,
+    session_on,
+    worker_settings,
+)
 
 CLEAN = ["good morning team", "the build is green again", "lunch at noon?", "thanks for the review"]
 ABUSIVE = ["you are a fucking idiot", "shut up you stupid bitch", "this is bullshit, asshole"]
@@ -56,10 +64,8 @@ async def settings(postgres_url: str, redis_url: str) -> AsyncIterator[Settings]
 
 @pytest.fixture
 async def pg(settings: Settings) -> AsyncIterator[AsyncSession]:
-    config = database_config(settings)
-    async with async_sessionmaker(config.get_engine(), expire_on_commit=False)() as session:
+    async with session_on(settings) as session:
         yield session
-    await config.get_engine().dispose()
 
 
 @pytest.fixture

@@ -9,17 +9,25 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from mathia.config import Settings
-from mathia.db import database_config, utcnow
+from mathia.db import utcnow
 from mathia.jobs import build_queue, enqueue
 from mathia.reminders.jobs import deliver_reminder, schedule
 from mathia.reminders.models import Reminder, ReminderStatus
 from mathia.reminders.services import create_reminder
 from mathia.rooms.models import Message
 from mathia.rooms.realtime import room_channel, user_channel
-from tests.reminders.world import World, eventually, frames, make_world, running_worker, worker_settings
+from tests.reminders.world import (
+    World,
+    eventually,
+    frames,
+    make_world,
+    running_worker,
+    session_on,
+    worker_settings,
+)
 
 
 @pytest.fixture
@@ -33,10 +41,8 @@ async def settings(postgres_url: str, redis_url: str) -> AsyncIterator[Settings]
 
 @pytest.fixture
 async def pg(settings: Settings) -> AsyncIterator[AsyncSession]:
-    config = database_config(settings)
-    async with async_sessionmaker(config.get_engine(), expire_on_commit=False)() as session:
+    async with session_on(settings) as session:
         yield session
-    await config.get_engine().dispose()
 
 
 async def room_reminder_messages(session: AsyncSession, world: World) -> Counter[str]:

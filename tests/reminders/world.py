@@ -12,10 +12,11 @@ from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mathia.auth.models import User
 from mathia.config import Settings
+from mathia.db import database_config
 from mathia.jobs import run_worker
 from mathia.rooms.models import Room, RoomMember
 from mathia.tenants.models import Membership, Role, Workspace
@@ -63,6 +64,15 @@ def worker_settings(database_url: str, redis_url: str, **overrides: Any) -> Sett
     return Settings.from_env(
         {}, database_url=database_url, redis_url=worker_redis_url(redis_url), secret_key="test", **overrides
     )
+
+
+@asynccontextmanager
+async def session_on(settings: Settings) -> AsyncIterator[AsyncSession]:
+    """A session on the settings' database; its engine is disposed afterwards."""
+    config = database_config(settings)
+    async with async_sessionmaker(config.get_engine(), expire_on_commit=False)() as session:
+        yield session
+    await config.get_engine().dispose()
 
 
 @asynccontextmanager
