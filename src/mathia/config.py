@@ -79,6 +79,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     action_rate_limit: int = 30  # calls per workspace and connector per window
     action_rate_window: int = 60
     approval_ttl: int = 24 * 3600
+    approval_sweep_interval: int = 30  # how often the worker expires undecided approvals
 
     # Background jobs (saq).
     worker_concurrency: int = 50

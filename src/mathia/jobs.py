@@ -29,7 +29,12 @@ log = logging.getLogger(__name__)
 
 QUEUE_NAME = "mathia"
 # Modules whose import registers jobs; add a domain's `jobs` module here.
-JOB_MODULES = ("mathia.moderation.jobs", "mathia.reminders.jobs", "mathia.connectors.jobs")
+JOB_MODULES = (
+    "mathia.moderation.jobs",
+    "mathia.reminders.jobs",
+    "mathia.connectors.jobs",
+    "mathia.actions.jobs",
+)
 
 
 class JobContext(TypedDict):

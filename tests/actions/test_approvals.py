@@ -3,8 +3,10 @@ then the fake IntaSend's webhook raises the balance by exactly 500 credits, once
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -21,6 +23,7 @@ from mathia.errors import Conflict, Forbidden, NotFound
 from mathia.wallet import services as wallet
 from mathia.wallet.models import CREDIT_UNITS
 from tests.actions.conftest import RecordingDelivery, Team
+from tests.reminders.world import eventually, frames
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +116,9 @@ async def test_top_up_500_credits_once(
     )  # nothing asked of the payer yet
     with pytest.raises(Forbidden):
         await router.decide(connectors, session, outcome.approval_id, team.member, True)
-    listed = await router.list_approvals(session, team.workspace, team.admin, router.Role.ADMIN)
+    listed = await router.list_approvals(
+        session, connectors.redis, team.workspace, team.admin, router.Role.ADMIN
+    )
     assert [a.id for a in listed] == [outcome.approval_id]
 
     approval, ran = await router.decide(connectors, session, outcome.approval_id, team.admin, True)
@@ -166,12 +171,27 @@ async def test_reject_and_expire(
     )
     with pytest.raises(Conflict, match="already expired"):
         await router.decide(connectors, session, second.approval_id, team.admin, True)
-    assert await router.list_approvals(session, team.workspace, team.owner, router.Role.OWNER) == []
-    # The requester sees their own requests in any state; another workspace's admin sees nothing.
-    mine = await router.list_approvals(session, team.workspace, team.member, router.Role.MEMBER, None)
-    assert {a.status for a in mine} == {ApprovalStatus.REJECTED, ApprovalStatus.EXPIRED}
-    import uuid
+    redis = connectors.redis
+    told = [f"user:{u}" for u in (team.member, team.owner, team.admin, team.guest)]
+    async with frames(redis, *told) as seen:
+        assert (
+            await router.list_approvals(session, redis, team.workspace, team.owner, router.Role.OWNER) == []
+        )
 
+        async def three_told() -> bool:
+            return len(seen) >= 3
+
+        await eventually(three_told, within=5)
+        # Listing again finds nothing newly expired and tells nobody again.
+        await router.list_approvals(session, redis, team.workspace, team.admin, router.Role.ADMIN)
+        await asyncio.sleep(0.2)
+    # The requester and both approvers hear of it, once each; the guest does not.
+    assert [(f["kind"], f["status"], f["approval_id"]) for f in seen] == [
+        ("approval", "expired", str(second.approval_id))
+    ] * 3
+    # The requester sees their own requests in any state; another workspace's admin sees nothing.
+    mine = await router.list_approvals(session, redis, team.workspace, team.member, router.Role.MEMBER, None)
+    assert {a.status for a in mine} == {ApprovalStatus.REJECTED, ApprovalStatus.EXPIRED}
     with pytest.raises(NotFound):
         await router.decide(connectors, session, first.approval_id, uuid.uuid4(), True)
 

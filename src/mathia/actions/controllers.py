@@ -84,11 +84,12 @@ class ActionController(Controller):
         workspace_id: FromPath[UUID],
         current_user: NamedDependency[User],
         db_session: NamedDependency[AsyncSession],
+        connectors: NamedDependency[ConnectorRuntime],
         status: FromQuery[ApprovalStatus | None] = ApprovalStatus.PENDING,
     ) -> list[ApprovalOut]:
         membership = await workspace_member(db_session, workspace_id, current_user.id)
         found = await router.list_approvals(
-            db_session, workspace_id, current_user.id, Role(str(membership.role)), status
+            db_session, connectors.redis, workspace_id, current_user.id, Role(str(membership.role)), status
         )
         return [approval_out(a) for a in found]
 

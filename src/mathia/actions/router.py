@@ -16,6 +16,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 import msgspec
+from redis.asyncio import Redis
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,6 +36,7 @@ from mathia.connectors.services import (
 )
 from mathia.db import utcnow
 from mathia.errors import Conflict, Forbidden, NotFound
+from mathia.rooms.realtime import notify_user
 from mathia.tenants.models import Membership
 
 log = logging.getLogger(__name__)
@@ -331,9 +333,8 @@ async def _request_approval(
         approval.id,
     )
     workspace = WorkspaceFacade(runtime, session, tenant_id, connector.name)
-    approvers = [m.user_id for m in await workspace.members() if m.role in (Role.OWNER, Role.ADMIN)]
     await workspace.notify(
-        approvers,
+        await _approvers(session, tenant_id),
         "approval",
         {"approval_id": str(approval.id), "summary": approval.summary, "status": str(approval.status)},
     )
@@ -344,15 +345,27 @@ async def _request_approval(
     )
 
 
+async def _approvers(session: AsyncSession, tenant_id: UUID) -> list[UUID]:
+    """The workspace's owners and admins."""
+    return list(
+        await session.scalars(
+            select(Membership.user_id).where(
+                Membership.tenant_id == tenant_id, Membership.role.in_([Role.OWNER.value, Role.ADMIN.value])
+            )
+        )
+    )
+
+
 async def list_approvals(
     session: AsyncSession,
+    redis: Redis,
     tenant_id: UUID,
     user_id: UUID,
     role: Role,
     status: ApprovalStatus | None = ApprovalStatus.PENDING,
 ) -> list[Approval]:
     """Admins see every request of the workspace, other members their own."""
-    await expire_approvals(session, tenant_id)
+    await expire_approvals(session, redis, tenant_id)
     query = select(Approval).where(Approval.tenant_id == tenant_id)
     if status is not None:
         query = query.where(Approval.status == status.value)
@@ -361,14 +374,33 @@ async def list_approvals(
     return list(await session.scalars(query.order_by(Approval.created_at)))
 
 
-async def expire_approvals(session: AsyncSession, tenant_id: UUID | None = None) -> int:
+async def expire_approvals(session: AsyncSession, redis: Redis, tenant_id: UUID | None = None) -> int:
+    """Mark pending approvals past their time expired, and tell each requester and the
+    workspace's approvers. Runs before approvals are listed, and as a worker sweep."""
     query = update(Approval).where(
         Approval.status == ApprovalStatus.PENDING.value, Approval.expires_at <= utcnow()
     )
     if tenant_id is not None:
         query = query.where(Approval.tenant_id == tenant_id)
-    result = await session.execute(query.values(status=ApprovalStatus.EXPIRED.value))
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    expired = (
+        await session.execute(
+            query.values(status=ApprovalStatus.EXPIRED.value).returning(
+                Approval.id, Approval.tenant_id, Approval.user_id, Approval.summary
+            )
+        )
+    ).all()
+    for approval_id, workspace_id, requester, summary in expired:
+        frame = {
+            "type": "notification",
+            "kind": "approval",
+            "workspace_id": str(workspace_id),
+            "approval_id": str(approval_id),
+            "summary": summary,
+            "status": ApprovalStatus.EXPIRED.value,
+        }
+        for user_id in {requester, *await _approvers(session, workspace_id)}:
+            await notify_user(redis, user_id, frame)
+    return len(expired)
 
 
 async def decide(
@@ -381,17 +413,23 @@ async def decide(
         raise NotFound("no such approval")
     if approver_role.rank < Role.ADMIN.rank:
         raise Forbidden("only an owner or admin can decide on an approval")
-    await expire_approvals(session, approval.tenant_id)
     new_status = ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED
     # The conditional update is the lock: of two concurrent decisions only one changes a row.
+    now = utcnow()
     claimed = await session.execute(
         update(Approval)
-        .where(Approval.id == approval_id, Approval.status == ApprovalStatus.PENDING.value)
-        .values(status=new_status.value, decided_by=approver_id, decided_at=utcnow())
+        .where(
+            Approval.id == approval_id,
+            Approval.status == ApprovalStatus.PENDING.value,
+            Approval.expires_at > now,
+        )
+        .values(status=new_status.value, decided_by=approver_id, decided_at=now)
     )
     await session.refresh(approval)
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict(f"this approval is already {approval.status}")
+        # Marking it expired is left to the sweep: this request's transaction rolls back.
+        status = ApprovalStatus.EXPIRED if approval.status == ApprovalStatus.PENDING else approval.status
+        raise Conflict(f"this approval is already {status}")
     outcome = await _run_approved(runtime, session, approval) if approve else None
     approval.result = outcome.text if outcome else "rejected"
     await session.flush()
