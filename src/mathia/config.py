@@ -54,10 +54,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     anthropic_base_url: str | None = None
 
     # Assistant: model providers, tried in `ai_provider_order` (those configured), offline last.
-    anthropic_model: str = "claude-sonnet-4-5"
+    anthropic_model: str = "claude-sonnet-4-6"
     openai_base_url: str | None = None  # e.g. https://openrouter.ai/api/v1
     openai_api_key: str | None = None
-    openai_model: str = "anthropic/claude-sonnet-4.5"
+    openai_model: str = "anthropic/claude-sonnet-4.6"
     ai_provider_order: str = "anthropic,openai"
     ai_max_tokens: int = 1024
     ai_context_tokens: int = 8000  # budget for the system prompt plus the history sent

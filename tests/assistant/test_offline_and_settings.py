@@ -115,3 +115,10 @@ async def test_a_chain_from_settings_reaches_the_configured_anthropic(
     assert events[0] == TextDelta("configured")
     assert fake_anthropic.requests[0]["model"] == "claude-configured"
     assert fake_anthropic.requests[0]["max_tokens"] == 77
+
+
+def test_the_default_model_is_not_one_the_sdk_calls_retired() -> None:
+    # The SDK warns, and the API will refuse, once a model passes its end-of-life date.
+    from anthropic.resources.messages.messages import DEPRECATED_MODELS
+
+    assert Settings.from_env({}, secret_key="t").anthropic_model not in DEPRECATED_MODELS
