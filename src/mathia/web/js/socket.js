@@ -19,9 +19,13 @@ export class Gateway {
     this.stopped = true;
     this.state = "offline";
     this.timers = {};
+    this.latestToken = null;
     // The server closes a socket when its token expires (4401); a refreshed token, sent on
     // the open socket, keeps it alive instead.
-    onAccessToken((token) => this.send({ type: "auth", token }));
+    onAccessToken((token) => {
+      this.latestToken = token;
+      this.send({ type: "auth", token });
+    });
   }
 
   /** `fn(frame)` for frames of `type`; type "state" reports "connecting" | "online" | "offline". */
@@ -75,6 +79,8 @@ export class Gateway {
     this.ws = ws;
     ws.onopen = () => {
       this.setState("online");
+      // A refresh that landed while this socket was connecting: hand the socket the new token.
+      if (this.latestToken && this.latestToken !== token) this.send({ type: "auth", token: this.latestToken });
       for (const [roomId, lastSeq] of this.rooms) this.sendSubscribe(roomId, lastSeq());
       this.heartbeat();
     };
