@@ -100,16 +100,8 @@ def build_assistant(runtime: Runtime, connectors: ConnectorRuntime) -> Assistant
     async def credits(turn: Turn, session: AsyncSession) -> None:
         await ensure_can_generate(session, turn.room.tenant_id, settings=settings)
 
-    async def charge(turn: Turn, session: AsyncSession, finish: Finish) -> None:
-        await charge_ai_usage(
-            session,
-            turn.room.tenant_id,
-            turn.message_id,
-            finish.model,
-            finish.input_tokens,
-            finish.output_tokens,
-            settings=settings,
-        )
+    async def charge(turn: Turn, session: AsyncSession, calls: list[Finish]) -> None:
+        await charge_ai_usage(session, turn.room.tenant_id, turn.message_id, calls, settings=settings)
 
     chain = build_chain(
         settings, http_client=runtime.http, rules=[*NOTE_RULES, *REMINDER_RULES, *offline_rules(connectors)]

@@ -9,7 +9,15 @@ import pytest
 
 from mathia.assistant.chain import build_chain
 from mathia.assistant.offline import NO_MODEL, OfflineProvider, new_call_id
-from mathia.assistant.providers import ChatMessage, ChatRequest, Event, Finish, TextDelta, ToolCall
+from mathia.assistant.providers import (
+    ChatMessage,
+    ChatRequest,
+    Event,
+    Finish,
+    TextDelta,
+    ToolCall,
+    ToolResult,
+)
 from mathia.config import Settings
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.llm import Reply
@@ -53,6 +61,15 @@ async def test_a_rule_can_request_an_action_from_the_latest_user_text() -> None:
     assert call.id.startswith("offline_")
     assert isinstance(events[1], Finish)
     assert events[1].stop_reason == "tool_use"
+
+    # Asked again with the action's result, it answers with the result, and no rule runs again.
+    results = [ToolResult(call.id, "Eldoret: 18 °C, light rain")]
+    again = await collect(
+        OfflineProvider([weather_rule]),
+        ask("What's the weather in Eldoret?").after_tools("", [call], results),
+    )
+    assert again[0] == TextDelta("Eldoret: 18 °C, light rain")
+    assert isinstance(again[1], Finish) and again[1].stop_reason == "end_turn"
 
 
 async def test_the_first_rule_that_answers_wins() -> None:

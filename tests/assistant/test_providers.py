@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
@@ -25,6 +26,7 @@ from mathia.assistant.providers import (
     StreamInterrupted,
     TextDelta,
     ToolCall,
+    ToolResult,
     ToolSpec,
 )
 from tests.fakes import anthropic as fa
@@ -335,6 +337,43 @@ async def test_anthropic_tool_call(claude: AnthropicProvider, fake_anthropic: fa
     ]
     assert "system" not in body
 
+    # The result goes back as a tool_result block answering the tool_use, and the model answers.
+    fake_anthropic.script(Reply(chunks=["Sunny, 31 °C."]))
+    result = ToolResult(call.id, "Mombasa: sunny, 31 °C")
+    events = await collect(
+        chain(claude).stream(request.after_tools("Let me check.", [call_of(call)], [result]))
+    )
+    assert text_of(events) == "Sunny, 31 °C." and fake_anthropic.exchanges[1].status == 200
+    assert fake_anthropic.requests[1]["messages"][1:] == [
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "Let me check."},
+                {"type": "tool_use", "id": call.id, "name": "get_weather", "input": call.input},
+            ],
+        },
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": call.id, "content": result.content}],
+        },
+    ]
+
+
+def call_of(tool: ToolUse) -> ToolCall:
+    return ToolCall(tool.id, tool.name, tool.input)
+
+
+async def test_the_fake_refuses_a_tool_use_left_unanswered(
+    claude: AnthropicProvider, fake_anthropic: fa.FakeAnthropic
+) -> None:
+    """As the API does: so that the tests above prove the pairing, not just the fake's patience."""
+    call = ToolUse("get_weather", {"city": "Lamu"})
+    request = ChatRequest(messages=[ChatMessage("user", "Weather in Lamu?")], tools=[WEATHER])
+    unanswered = request.after_tools("", [call_of(call)], [ToolResult("toolu_other", "?")])
+    with pytest.raises(NoProviderAnswered) as caught:
+        await collect(chain(claude).stream(unanswered))
+    assert "without `tool_result` blocks" in str(caught.value.failures[0])
+
 
 async def test_a_closed_port_is_a_retryable_connection_failure(unused_url: str) -> None:
     provider = AnthropicProvider(
@@ -393,7 +432,7 @@ async def test_compatible_tool_calls(
     request = ChatRequest(messages=[ChatMessage("user", "Weather in Kisumu and Nakuru?")], tools=[WEATHER])
     events = await collect(compatible.stream(request))
 
-    assert [e for e in events if isinstance(e, ToolCall)] == [ToolCall(c.id, c.name, c.input) for c in calls]
+    assert [e for e in events if isinstance(e, ToolCall)] == [call_of(c) for c in calls]
     assert finish_of(events).stop_reason == "tool_use"
     assert fake_openai.requests[0]["tools"] == [
         {
@@ -405,6 +444,18 @@ async def test_compatible_tool_calls(
             },
         }
     ]
+
+    # Each result goes back as a `tool` message after the assistant's `tool_calls`.
+    fake_openai.script(Reply(chunks=["Both are dry."]))
+    results = [ToolResult(c.id, f"{c.input['city']}: dry") for c in calls]
+    events = await collect(compatible.stream(request.after_tools("", [call_of(c) for c in calls], results)))
+    assert text_of(events) == "Both are dry." and fake_openai.exchanges[1].status == 200
+    sent = fake_openai.requests[1]["messages"][1:]
+    assert sent[0]["role"] == "assistant" and sent[0]["content"] is None
+    assert [(c["id"], json.loads(c["function"]["arguments"])) for c in sent[0]["tool_calls"]] == [
+        (c.id, c.input) for c in calls
+    ]
+    assert sent[1:] == [{"role": "tool", "tool_call_id": r.call_id, "content": r.content} for r in results]
 
 
 async def test_compatible_error_mid_stream_keeps_the_partial_text(

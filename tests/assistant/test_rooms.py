@@ -12,10 +12,11 @@ import msgspec
 import pytest
 
 from mathia.app import create_app
+from mathia.assistant.streaming import MAX_MODEL_CALLS
 from mathia.config import Settings
 from mathia.connectors.testing import serve
 from tests.client import Member, Socket, sign_up
-from tests.fakes.anthropic import FakeAnthropic, Reply
+from tests.fakes.anthropic import FakeAnthropic, Reply, ToolUse
 from tests.processes import mathia_server
 
 
@@ -171,6 +172,29 @@ async def test_a_failure_mid_stream_keeps_the_text_marked_incomplete(
         done = await socket.expect("ai.done")
     assert "stopped answering" in error["detail"]
     assert done["message"]["body"] == "Half an [incomplete]"
+
+
+async def test_a_model_that_keeps_calling_tools_is_cut_off(model_url: str, fake: FakeAnthropic) -> None:
+    ada = await sign_up(model_url)
+    room = await ada.room(await ada.workspace())
+    tool = ToolUse("nothing__here", {})
+    fake.script(*(Reply(chunks=[f"Try {i}."], tool_calls=[tool]) for i in range(MAX_MODEL_CALLS)))
+    before = len(fake.exchanges)
+    async with ada.socket(model_url) as socket:
+        await socket.subscribe(room)
+        await socket.send({"type": "message.send", "room_id": room, "body": "@mathia loop"})
+        error = await socket.expect("ai.error")
+        done = await socket.expect("ai.done")
+    assert error["detail"] == f"the model was still calling tools after {MAX_MODEL_CALLS} calls"
+    assert done["message"]["body"] == "Try 0.\n\nTry 1.\n\nTry 2.\n\nTry 3. [incomplete]"
+    calls = fake.exchanges[before:]
+    assert len(calls) == MAX_MODEL_CALLS and all(c.status == 200 for c in calls)
+    # Each call after the first carried every earlier round, each tool's outcome as its result.
+    results = [m["content"] for m in calls[-1].body["messages"] if m["role"] == "user"][1:]
+    missing = "there is no action called 'nothing__here'"
+    assert results == [[{"type": "tool_result", "tool_use_id": tool.id, "content": missing}]] * (
+        MAX_MODEL_CALLS - 1
+    )
 
 
 async def test_no_credits_no_model_call(app_settings: Settings, fake: FakeAnthropic) -> None:

@@ -134,7 +134,31 @@ class FakeAnthropic(ScriptedFake["Failure"]):
         for i, tool in enumerate(body.get("tools", [])):
             if not {"name", "input_schema"} <= set(tool):
                 return Failure("invalid_request_error", f"tools.{i}: name and input_schema are required")
-        return None
+        problem = _tool_pairing(messages)
+        if problem is None and not body.get("tools") and any(_blocks(m, "tool_use") for m in messages):
+            problem = "Requests which include `tool_use` or `tool_result` blocks must define tools."
+        return None if problem is None else Failure("invalid_request_error", problem)
+
+
+def _blocks(message: Mapping[str, Any], kind: str) -> list[dict[str, Any]]:
+    content = message.get("content")
+    return [b for b in content if b.get("type") == kind] if isinstance(content, list) else []
+
+
+def _tool_pairing(messages: list[dict[str, Any]]) -> str | None:
+    """The API's rule: every `tool_use` is answered by a `tool_result` in the very next user turn,
+    and every `tool_result` answers a `tool_use` of the turn before."""
+    for i, message in enumerate(messages):
+        called = {b["id"] for b in _blocks(messages[i - 1], "tool_use")} if i else set()
+        answered = {b.get("tool_use_id") for b in _blocks(message, "tool_result")}
+        if missing := sorted(called - answered):
+            return (
+                f"messages.{i - 1}: `tool_use` ids were found without `tool_result` blocks "
+                f"immediately after: {', '.join(missing)}"
+            )
+        if answered - called:
+            return f"messages.{i}.content: unexpected `tool_use_id` found in `tool_result` blocks"
+    return None
 
 
 def _stop_reason(reply: Reply) -> str:

@@ -87,6 +87,20 @@ class FakeOpenAI(ScriptedFake[Failure]):
                 "tool",
             ):
                 return Failure(400, f"messages.{i}.role: invalid role")
+        for i, message in enumerate(messages):
+            called = [c["id"] for c in message.get("tool_calls") or []]
+            answered = set()
+            for reply in messages[i + 1 :]:
+                if reply.get("role") != "tool":
+                    break
+                answered.add(reply.get("tool_call_id"))
+            if missing := [c for c in called if c not in answered]:
+                return Failure(
+                    400,
+                    "An assistant message with 'tool_calls' must be followed by tool messages responding "
+                    "to each 'tool_call_id'. The following tool_call_ids did not have response messages: "
+                    + ", ".join(missing),
+                )
         return None
 
 

@@ -200,13 +200,24 @@ async def test_a_model_sets_a_reminder_through_the_tool(settings: Settings, queu
         with serve(create_app(model), ws_max_size=WS_MAX_FRAME) as url:
             ada, room = await in_berlin(url)
             call = ToolUse(CREATE, {"text": "remind me to call John in 10 minutes"})
-            fake.script(Reply(chunks=[], tool_calls=[call]))
+            fake.script(
+                Reply(chunks=["On it."], tool_calls=[call]), Reply(chunks=["Done", ": 10 minutes", "."])
+            )
             async with ada.socket(url) as socket:
                 await socket.subscribe(room)
                 reply = await ask(socket, room, "@mathia please make sure I call John in ten minutes")
             [stored] = (await ada.get("/api/reminders")).json()
-    [exchange] = fake.exchanges
-    offered = {tool["name"] for tool in exchange.body["tools"]}
+            [workspace] = (await ada.get("/api/workspaces")).json()
+            usage = (await ada.get(f"/api/workspaces/{workspace['id']}/usage")).json()
+    first, second = fake.exchanges
+    offered = {tool["name"] for tool in first.body["tools"]}
     assert {CREATE, LIST, CANCEL} <= offered
     assert stored["message"] == "call John" and stored["room_id"] == room
-    assert reply.startswith("OK, I will remind you to call John on ") and reply.endswith("(Europe/Berlin).")
+    # The model was told what the tool did, and its answer is what the room reads.
+    [result] = second.body["messages"][-1]["content"]
+    assert result["type"] == "tool_result" and result["tool_use_id"] == call.id
+    told = result["content"]
+    assert told.startswith("OK, I will remind you to call John on ") and told.endswith("(Europe/Berlin).")
+    assert reply == "On it.\n\nDone: 10 minutes."
+    # Two model calls, both recorded for the answer.
+    assert usage["totals"]["calls"] == 2

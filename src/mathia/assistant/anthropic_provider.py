@@ -13,6 +13,7 @@ import anthropic
 from anthropic import AsyncAnthropic, Timeout, omit
 
 from mathia.assistant.providers import (
+    ChatMessage,
     ChatRequest,
     Event,
     Finish,
@@ -55,7 +56,7 @@ class AnthropicProvider:
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
         # Plain dicts: the SDK's TypedDict unions do not narrow from our structs.
-        messages: Any = [{"role": m.role, "content": m.content} for m in request.messages]
+        messages: Any = [_message(m) for m in request.messages]
         tools: Any = [
             {"name": t.name, "description": t.description, "input_schema": t.input_schema}
             for t in request.tools
@@ -86,6 +87,23 @@ class AnthropicProvider:
             output_tokens=message.usage.output_tokens,
             stop_reason=message.stop_reason or "end_turn",
         )
+
+
+def _message(message: ChatMessage) -> dict[str, Any]:
+    """A turn in the Messages API's shape: tool calls and results are content blocks."""
+    if message.tool_results:
+        results = [
+            {"type": "tool_result", "tool_use_id": r.call_id, "content": r.content}
+            for r in message.tool_results
+        ]
+        return {"role": "user", "content": results}
+    if message.tool_calls:
+        text = [{"type": "text", "text": message.content}] if message.content else []
+        calls = [
+            {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments} for c in message.tool_calls
+        ]
+        return {"role": "assistant", "content": [*text, *calls]}
+    return {"role": message.role, "content": message.content}
 
 
 def _status_error(exc: anthropic.APIStatusError) -> ProviderError:

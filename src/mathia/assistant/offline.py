@@ -4,7 +4,8 @@ It never pretends to be a model: unless a rule recognises the request, it says
 plainly that no AI model is configured. Rules let features without a model
 still work: each maps the user's latest text to an answer (a string), an action
 request (a `ToolCall`, handled like a model's), or None when it does not apply.
-The first rule that answers wins.
+The first rule that answers wins. Asked again with the action's result, it answers
+with that result as it is.
 """
 
 from __future__ import annotations
@@ -39,8 +40,12 @@ class OfflineProvider:
         """Nothing to release."""
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
-        text = request.last_user_text
-        answer = next((result for rule in self.rules if (result := rule(text)) is not None), NO_MODEL)
+        last = request.messages[-1] if request.messages else None
+        if last is not None and last.tool_results:  # a rule's action ran: its result is the answer
+            answer: str | ToolCall = "\n".join(r.content for r in last.tool_results)
+        else:
+            text = request.last_user_text
+            answer = next((result for rule in self.rules if (result := rule(text)) is not None), NO_MODEL)
         if isinstance(answer, ToolCall):
             yield answer
         else:

@@ -15,6 +15,7 @@ import httpx
 import msgspec
 
 from mathia.assistant.providers import (
+    ChatMessage,
     ChatRequest,
     Event,
     Finish,
@@ -124,7 +125,7 @@ class OpenAICompatibleProvider:
 
     def _body(self, request: ChatRequest) -> dict[str, Any]:
         messages = [{"role": "system", "content": request.system}] if request.system else []
-        messages += [{"role": m.role, "content": m.content} for m in request.messages]
+        messages += [turn for m in request.messages for turn in _messages(m)]
         body: dict[str, Any] = {
             "model": self.model,
             "messages": messages,
@@ -202,6 +203,25 @@ class OpenAICompatibleProvider:
             retry_after=retry_after(response.headers),
             status=response.status_code,
         )
+
+
+def _messages(message: ChatMessage) -> list[dict[str, Any]]:
+    """A turn in the chat completions shape: each tool result is a `tool` message of its own."""
+    if message.tool_results:
+        return [
+            {"role": "tool", "tool_call_id": r.call_id, "content": r.content} for r in message.tool_results
+        ]
+    if message.tool_calls:
+        calls = [
+            {
+                "id": c.id,
+                "type": "function",
+                "function": {"name": c.name, "arguments": msgspec.json.encode(c.arguments).decode()},
+            }
+            for c in message.tool_calls
+        ]
+        return [{"role": "assistant", "content": message.content or None, "tool_calls": calls}]
+    return [{"role": message.role, "content": message.content}]
 
 
 # OpenAI's finish reasons in the names Anthropic (and the rest of the app) uses.

@@ -4,7 +4,9 @@ A caller builds a `ChatRequest` (system prompt, conversation, optional tools)
 and iterates a provider's `stream(request)`, an async iterator of events:
 
 - `TextDelta(text)`: the next piece of the answer, to forward as it arrives;
-- `ToolCall(id, name, arguments)`: the model asks for an action (arguments parsed);
+- `ToolCall(id, name, arguments)`: the model asks for an action (arguments parsed); the
+  caller runs it and asks again with the call and its `ToolResult` added to the
+  conversation (`ChatRequest.after_tools`), so that the model answers from the result;
 - `Finish(provider, model, input_tokens, output_tokens, stop_reason, latency_ms)`:
   always last on success; record it as usage.
 
@@ -26,15 +28,10 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 import msgspec
-
-
-class ChatMessage(msgspec.Struct, frozen=True):
-    role: Literal["user", "assistant"]
-    content: str
 
 
 class ToolSpec(msgspec.Struct, frozen=True):
@@ -54,9 +51,18 @@ class ChatRequest(msgspec.Struct, frozen=True):
     # The asking member's own words; the history's last turn may merge several members' messages.
     question: str = ""
 
+    def after_tools(self, text: str, calls: Sequence[ToolCall], results: Sequence[ToolResult]) -> ChatRequest:
+        """This request continued by the model's turn that called tools and by their results."""
+        turns = [
+            ChatMessage("assistant", text, tool_calls=tuple(calls)),
+            ChatMessage("user", "", tool_results=tuple(results)),
+        ]
+        return msgspec.structs.replace(self, messages=[*self.messages, *turns])
+
     @property
     def last_user_text(self) -> str:
-        return self.question or next((m.content for m in reversed(self.messages) if m.role == "user"), "")
+        asked = (m.content for m in reversed(self.messages) if m.role == "user" and not m.tool_results)
+        return self.question or next(asked, "")
 
 
 class TextDelta(msgspec.Struct, frozen=True, tag="text"):
@@ -67,6 +73,21 @@ class ToolCall(msgspec.Struct, frozen=True, tag="tool_call"):
     id: str
     name: str
     arguments: dict[str, Any]
+
+
+class ToolResult(msgspec.Struct, frozen=True):
+    """What running a tool call gave, sent back to the model in the next user turn."""
+
+    call_id: str
+    content: str
+
+
+class ChatMessage(msgspec.Struct, frozen=True):
+    role: Literal["user", "assistant"]
+    content: str
+    # An assistant turn that called tools carries the calls; the user turn after it, their results.
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_results: tuple[ToolResult, ...] = ()
 
 
 class Finish(msgspec.Struct, frozen=True, tag="finish"):

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from typing import Any, Literal
 
-import msgspec
 from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,8 +31,8 @@ from mathia.assistant.providers import (
     Finish,
     ProviderError,
     StreamInterrupted,
-    TextDelta,
     ToolCall,
+    ToolResult,
 )
 from mathia.assistant.services import record_usage
 from mathia.auth.models import User
@@ -50,10 +48,12 @@ log = logging.getLogger(__name__)
 
 STOP_CHANNEL = "mathia:ai:stop"
 HISTORY_MESSAGES = 50
+# Model calls per answer: each tool round costs one more.
+MAX_MODEL_CALLS = 4
 _REGISTRATION_TTL = 15 * 60
 INCOMPLETE_MARK = " [incomplete]"
 
-# Runs one tool call for the turn; returns the text to show. Wired by the app.
+# Runs one tool call for the turn; returns its result, for the model to answer from. Wired by the app.
 ToolRunner = Callable[["Turn", AsyncSession, ToolCall], Awaitable[str]]
 # Adds context sections to the system prompt for the turn (memory, goals). Wired by the app.
 ContextSource = Callable[["Turn", AsyncSession], Awaitable[str]]
@@ -83,7 +83,7 @@ class Assistant:
         tool_specs: Callable[[Turn, AsyncSession], Awaitable[list[Any]]] | None = None,
         context: list[ContextSource] | None = None,
         before: list[Callable[[Turn, AsyncSession], Awaitable[None]]] | None = None,
-        after: list[Callable[[Turn, AsyncSession, Finish], Awaitable[None]]] | None = None,
+        after: list[Callable[[Turn, AsyncSession, list[Finish]], Awaitable[None]]] | None = None,
     ) -> None:
         self.runtime = runtime
         self.chain = chain
@@ -91,7 +91,8 @@ class Assistant:
         self.tool_specs = tool_specs
         self.context = context or []
         self.before = before or []  # checks before any model call (credits); raise MathiaError to refuse
-        self.after = after or []  # bookkeeping per model call (billing), in the answer's transaction
+        # Bookkeeping of the answer's model calls (billing), in the answer's transaction.
+        self.after = after or []
         self.running: dict[uuid.UUID, asyncio.Task[None]] = {}
         self.stopped: set[uuid.UUID] = set()
         self.preparing = asyncio.Semaphore(runtime.settings.ai_concurrent_preparations)
@@ -164,26 +165,31 @@ class Assistant:
             redis, room_id, {"type": "ai.start", "room_id": room_id, "message_id": turn.message_id}
         )
         parts: list[str] = []
-        finish: Finish | None = None
+        calls: list[Finish] = []
         error: str | None = None
-        started = time.perf_counter()
         try:
-            async with aclosing(self.chain.stream(request)) as events:
-                async for event in events:
-                    if isinstance(event, Finish):
-                        finish = event
-                        continue
-                    text = event.text if isinstance(event, TextDelta) else await self._tool(turn, event)
-                    parts.append(text)
-                    delta = {
-                        "type": "ai.delta",
-                        "room_id": room_id,
-                        "message_id": turn.message_id,
-                        "text": text,
-                    }
-                    await publish_room(redis, room_id, delta)
-                    if turn.message_id in self.stopped:  # cancellation, unless something swallowed it
-                        raise asyncio.CancelledError
+            for _round in range(MAX_MODEL_CALLS):
+                asked: list[ToolCall] = []
+                round_text: list[str] = []
+                async with aclosing(self.chain.stream(request)) as events:
+                    async for event in events:
+                        if isinstance(event, Finish):
+                            calls.append(event)
+                        elif isinstance(event, ToolCall):
+                            asked.append(event)
+                        else:
+                            # A new round's text starts a new paragraph after the last round's.
+                            text = "\n\n" + event.text if parts and not round_text else event.text
+                            round_text.append(event.text)
+                            parts.append(text)
+                            await self._publish_delta(turn, text)
+                if not asked:
+                    break
+                # The model answers from the results: they are not shown as they are.
+                results = [ToolResult(call.id, await self._tool(turn, call)) for call in asked]
+                request = request.after_tools("".join(round_text), asked, results)
+            else:
+                error = f"the model was still calling tools after {MAX_MODEL_CALLS} calls"
         except asyncio.CancelledError:
             # A stop is this task's normal end, not a cancellation of its caller: store what was written.
             if (task := asyncio.current_task()) is not None:
@@ -196,7 +202,13 @@ class Assistant:
         except Exception:
             log.exception("generation %s in room %s failed", turn.message_id, room_id)
             error = "the assistant failed unexpectedly"
-        await asyncio.shield(self._finish(turn, "".join(parts), finish, error, started))
+        await asyncio.shield(self._finish(turn, "".join(parts), calls, error))
+
+    async def _publish_delta(self, turn: Turn, text: str) -> None:
+        frame = {"type": "ai.delta", "room_id": turn.room.id, "message_id": turn.message_id, "text": text}
+        await publish_room(self.runtime.redis, turn.room.id, frame)
+        if turn.message_id in self.stopped:  # cancellation, unless something swallowed it
+            raise asyncio.CancelledError
 
     async def _prepare(self, turn: Turn) -> ChatRequest:
         settings = self.runtime.settings
@@ -226,9 +238,7 @@ class Assistant:
         async with session_scope(self.runtime.db) as session:
             return await self.run_tool(turn, session, call)
 
-    async def _finish(
-        self, turn: Turn, text: str, finish: Finish | None, error: str | None, started: float
-    ) -> None:
+    async def _finish(self, turn: Turn, text: str, calls: list[Finish], error: str | None) -> None:
         redis, room_id = self.runtime.redis, turn.room.id
         body = (text or "(no answer)") + INCOMPLETE_MARK if error else text
         if body:
@@ -240,19 +250,18 @@ class Assistant:
                     sender_kind=SenderKind.ASSISTANT,
                     message_id=turn.message_id,
                 )
-                if finish is not None:
-                    latency_ms = round((time.perf_counter() - started) * 1000)
-                    finish = msgspec.structs.replace(finish, latency_ms=latency_ms)
+                for call in calls:
                     await record_usage(
                         session,
-                        finish,
+                        call,
                         workspace_id=turn.room.tenant_id,
                         user_id=turn.user.id,
                         room_id=room_id,
                         message_id=message.id,
                     )
+                if calls:
                     for bookkeeping in self.after:
-                        await bookkeeping(turn, session, finish)
+                        await bookkeeping(turn, session, calls)
             stored = message_out(message, ASSISTANT_NAME)
         await redis.delete(f"mathia:ai:generation:{turn.message_id}")
         if error:

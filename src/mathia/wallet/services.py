@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any, Protocol, cast
 from uuid import UUID, uuid4
 
 import msgspec
@@ -296,28 +296,41 @@ async def ensure_can_generate(
         raise InsufficientCredits(account.id, account.balance, minimum)
 
 
+class ModelCall(Protocol):
+    """What a charge needs of one model call (the assistant's `Finish` has it)."""
+
+    @property
+    def model(self) -> str: ...
+    @property
+    def input_tokens(self) -> int: ...
+    @property
+    def output_tokens(self) -> int: ...
+
+
 async def charge_ai_usage(
     session: AsyncSession,
     tenant_id: UUID,
     message_id: UUID,
-    model: str,
-    input_tokens: int,
-    output_tokens: int,
+    calls: Sequence[ModelCall],
     *,
     settings: Settings | None = None,
 ) -> None:
-    """Charge one assistant answer, once per message.
+    """Charge one assistant answer (all its model calls: one more per tool round), once per message.
 
     The answer has already been given, so when it cost more than the wallet holds the charge
     takes what is left (the minimum checked before generating keeps that gap small).
     """
     prices = (settings or _default_settings()).wallet_prices
-    amount = pricing.cost(prices, model, input_tokens, output_tokens)
+    amount = sum(pricing.cost(prices, c.model, c.input_tokens, c.output_tokens) for c in calls)
     key = f"ai:{message_id}"
     if amount == 0 or await session.scalar(select(Transfer.id).where(Transfer.idempotency_key == key)):
         return
     account = await workspace_account(session, tenant_id)
-    memo = f"{model}: {input_tokens} input and {output_tokens} output tokens"
+    models = ", ".join(dict.fromkeys(c.model for c in calls))
+    tokens = sum(c.input_tokens for c in calls), sum(c.output_tokens for c in calls)
+    memo = f"{models}: {tokens[0]} input and {tokens[1]} output tokens"
+    if len(calls) > 1:
+        memo += f" in {len(calls)} calls"
     while amount > 0:
         try:
             await transfer(
