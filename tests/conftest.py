@@ -45,6 +45,22 @@ def postgres_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def pgvector_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database on a private PostgreSQL 16 with pgvector, both shipped by the
+    `pgserver` wheel: the shared server has no pgvector here, and the vector path must run."""
+    import pgserver
+
+    server = pgserver.get_server(tmp_path_factory.mktemp("pgvector"), cleanup_mode="delete")
+    try:
+        server.psql("CREATE DATABASE mathia")
+        url = server.get_uri("mathia").replace("postgresql://", "postgresql+asyncpg://", 1)
+        upgrade(Settings.from_env({}, database_url=url, secret_key="test"))
+        yield url
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
 def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A migrated SQLite database file for this test session."""
     data_dir: Path = tmp_path_factory.mktemp("sqlite")

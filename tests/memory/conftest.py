@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mathia.auth.models import User
 from mathia.config import Settings
 from mathia.memory import services
+from mathia.memory.embeddings import Embedder
 from mathia.memory.models import Document
 from mathia.rooms.models import Room, RoomMember
 from mathia.rooms.services import create_room
@@ -67,6 +68,7 @@ class Seed:
         *,
         room: Room | None = None,
         workspace: Workspace | None = None,
+        embedder: Embedder | None = None,
     ) -> Document:
         data = text.encode() if isinstance(text, str) else text
         return await services.add_document(
@@ -78,6 +80,7 @@ class Seed:
             data=data,
             room_id=room.id if room else None,
             workspace_id=workspace.id if workspace else None,
+            embedder=embedder,
         )
 
 

@@ -3,71 +3,17 @@ gate that keeps embeddings off when the database cannot search vectors."""
 
 from __future__ import annotations
 
-import hashlib
-import threading
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
-from litestar import Litestar, Request, Response, post
 
 from mathia.connectors.testing import serve
 from mathia.memory.embeddings import EmbeddingError, OpenAIEmbeddings
 from mathia.memory.search import fuse, retrieve, vector_literal
 from mathia.memory.services import create_note
+from tests.fakes.embeddings import FakeEmbeddings, fake_vector
 from tests.memory.conftest import Seed
-
-DIMENSIONS = 8
-
-
-def fake_vector(text: str) -> list[float]:
-    digest = hashlib.sha256(text.encode()).digest()
-    return [byte / 255 for byte in digest[:DIMENSIONS]]
-
-
-class FakeEmbeddings:
-    """OpenAI's embeddings endpoint: bearer auth, `input` as a string or a list, one item per input
-    carrying its `index` (sent here in reverse order, which the API does not promise against)."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
-
-    def app(self) -> Litestar:
-        @post("/v1/embeddings", status_code=200)
-        async def embeddings(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
-            body = await request.json()
-            with self.lock:
-                self.requests.append(body)
-            if request.headers.get("authorization") != "Bearer sk-test":
-                return Response(
-                    {
-                        "error": {
-                            "message": "Incorrect API key provided",
-                            "type": "invalid_request_error",
-                            "param": None,
-                            "code": "invalid_api_key",
-                        }
-                    },
-                    status_code=401,
-                )
-            inputs = [body["input"]] if isinstance(body["input"], str) else body["input"]
-            data = [
-                {"object": "embedding", "index": i, "embedding": fake_vector(text)}
-                for i, text in enumerate(inputs)
-            ]
-            tokens = sum(len(text.split()) for text in inputs)
-            return Response(
-                {
-                    "object": "list",
-                    "data": data[::-1],
-                    "model": body["model"],
-                    "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-                }
-            )
-
-        return Litestar([embeddings])
 
 
 @pytest.fixture(scope="module")

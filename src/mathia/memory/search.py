@@ -113,8 +113,7 @@ async def retrieve(
         except EmbeddingError as exc:
             log.warning("query embedding failed, full-text only: %s", exc)
         else:
-            rankings.append(list(await vector_notes(session, note_filter, vector)))
-            rankings.append(list(await vector_chunks(session, chunk_filter, vector)))
+            rankings.append(await vector_nearest(session, note_filter, chunk_filter, vector))
 
     scores = fuse([[_key(item) for item in ranking] for ranking in rankings])
     items = {_key(item): item for ranking in rankings for item in ranking}
@@ -303,24 +302,35 @@ def _distance(table: str, vector: Sequence[float]) -> ColumnElement[float]:
     return literal_column(f"{table}.embedding").op("<=>")(query)  # cosine distance
 
 
-async def vector_notes(
-    session: AsyncSession, where: ColumnElement[bool], vector: Sequence[float]
-) -> Sequence[Note]:
-    embedded = literal_column("note.embedding").is_not(None)
-    statement = select(Note).where(where, embedded).order_by(_distance("note", vector))
-    return (await session.scalars(statement.limit(CANDIDATES))).all()
-
-
-async def vector_chunks(
-    session: AsyncSession, where: ColumnElement[bool], vector: Sequence[float]
-) -> list[tuple[DocumentChunk, str]]:
-    statement = (
-        select(DocumentChunk, Document.name)
-        .join(Document, Document.id == DocumentChunk.document_id)
-        .where(where, literal_column("document_chunk.embedding").is_not(None))
-        .order_by(_distance("document_chunk", vector))
+async def vector_nearest(
+    session: AsyncSession,
+    note_filter: ColumnElement[bool],
+    chunk_filter: ColumnElement[bool],
+    vector: Sequence[float],
+) -> list[Note | tuple[DocumentChunk, str]]:
+    """Notes and chunks nearest to `vector`, in one ranking: distances compare across both
+    (unlike full-text scores), so a far note never ties a near chunk."""
+    note_distance = _distance("note", vector).label("distance")
+    notes = (
+        select(Note, note_distance)
+        .where(note_filter, literal_column("note.embedding").is_not(None))
+        .order_by(note_distance)
+        .limit(CANDIDATES)
     )
-    return [(chunk, name) for chunk, name in (await session.execute(statement.limit(CANDIDATES))).all()]
+    chunk_distance = _distance("document_chunk", vector).label("distance")
+    chunks = (
+        select(DocumentChunk, Document.name, chunk_distance)
+        .join(Document, Document.id == DocumentChunk.document_id)
+        .where(chunk_filter, literal_column("document_chunk.embedding").is_not(None))
+        .order_by(chunk_distance)
+        .limit(CANDIDATES)
+    )
+    found: list[tuple[float, Note | tuple[DocumentChunk, str]]] = [
+        (distance, note) for note, distance in await session.execute(notes)
+    ]
+    found += [(distance, (chunk, name)) for chunk, name, distance in await session.execute(chunks)]
+    found.sort(key=lambda pair: pair[0])
+    return [item for _, item in found[:CANDIDATES]]
 
 
 async def store_embeddings(
