@@ -1,17 +1,23 @@
-"""Retrieval latency (full-text) over 10,000 document chunks, on SQLite and on PostgreSQL.
+"""Retrieval latency over 10,000 document chunks: full-text on SQLite and on PostgreSQL, then
+full-text and vectors together on PostgreSQL with pgvector.
 
-    uv run python bench/retrieval.py [--chunks 10000] [--queries 200] [--budget 2000]
+    uv run python bench/retrieval.py [--chunks 10000] [--queries 200] [--budget 2000] [--dimensions 384]
 
 Builds a scratch database of each kind (SQLite in a temporary folder; PostgreSQL next to
-MATHIA_BENCH_POSTGRES, default the local test server), migrates it, fills one room of one
-workspace with the chunks (plus the same number in a second workspace, which every query must
-filter out) and 200 notes, then times `retrieve()` for random questions and prints p50/p99.
+MATHIA_BENCH_POSTGRES, default the local test server; PostgreSQL 16 with pgvector from the
+`pgserver` wheel, as the tests use), migrates it, fills one room of one workspace with the
+chunks (plus the same number in a second workspace, which every query must filter out) and 200
+notes, then times `retrieve()` for random questions and prints p50/p99. On pgvector every
+chunk and note gets an embedding (feature hashing of its words into `--dimensions` numbers:
+the cost of the search does not depend on what the numbers mean) and every question too.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
+import math
 import os
 import random
 import re
@@ -20,9 +26,12 @@ import statistics
 import tempfile
 import time
 import uuid
+import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import asyncpg
+import sqlalchemy as sa
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -31,7 +40,7 @@ from mathia.config import Settings
 from mathia.db import database_config
 from mathia.db.migrations import upgrade
 from mathia.memory.models import Document, DocumentChunk, Note, NotePriority
-from mathia.memory.search import retrieve
+from mathia.memory.search import retrieve, vector_literal
 from mathia.rooms.models import Room
 from mathia.tenants.models import Workspace
 
@@ -130,24 +139,65 @@ async def fill(session: AsyncSession, text: Text, chunks: int) -> tuple[uuid.UUI
     return rooms[0].tenant_id, rooms[0].id, user.id
 
 
-async def measure(url: str, label: str, args: argparse.Namespace) -> list[str]:
+class HashingEmbedder:
+    """An `Embedder` without a model: each word adds one to a dimension chosen by its hash."""
+
+    def __init__(self, dimensions: int) -> None:
+        self.dimensions = dimensions
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        return [self.vector(passage) for passage in texts]
+
+    def vector(self, passage: str) -> list[float]:
+        counts = [0.0] * self.dimensions
+        for word in re.findall(r"\w+", passage.lower()):
+            counts[zlib.crc32(word.encode()) % self.dimensions] += 1
+        norm = math.sqrt(sum(c * c for c in counts)) or 1.0
+        return [round(c / norm, 6) for c in counts]
+
+
+async def embed_all(session: AsyncSession, embedder: HashingEmbedder) -> None:
+    """Give every chunk and note an embedding, as indexing with an embedder configured does."""
+    for model, columns in (
+        (DocumentChunk, (DocumentChunk.section, DocumentChunk.body)),
+        (Note, (Note.body,)),
+    ):
+        rows = (await session.execute(sa.select(model.id, *columns))).all()
+        updates = [
+            {"id": row_id, "v": vector_literal(embedder.vector("\n".join(parts)))} for row_id, *parts in rows
+        ]
+        # The table name is one of the two models' own.
+        statement = sa.text(f"UPDATE {model.__tablename__} SET embedding = CAST(:v AS vector) WHERE id = :id")
+        await session.execute(statement, updates)
+    await session.commit()
+
+
+async def measure(
+    url: str, label: str, args: argparse.Namespace, embedder: HashingEmbedder | None = None
+) -> list[str]:
     engine = database_config(Settings.from_env({}, database_url=url, secret_key="bench")).get_engine()
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     text = Text(random.Random(7))
     started = time.perf_counter()
     async with sessions() as session:
         tenant_id, room_id, user_id = await fill(session, text, args.chunks)
+        if embedder is not None:
+            await embed_all(session, embedder)
     fill_seconds = time.perf_counter() - started
     if engine.dialect.name == "postgresql":
         async with engine.begin() as connection:
             await connection.exec_driver_sql("ANALYZE")
     rows = []
+    # With an embedder, full-text alone runs too, on the same data: the baseline of what vectors add.
+    searches = [("full-text", None)] + ([("full-text + vectors", embedder)] if embedder else [])
+    questions = {
+        common: [text.question(common) for _ in range(args.queries + 20)] for common in (False, True)
+    }
     async with sessions() as session:
-        for common in (False, True):
+        for (search, query_embedder), common in itertools.product(searches, (False, True)):
             timings, sizes = [], []
             cpu_begin = time.process_time()
-            for n in range(args.queries + 20):
-                question = text.question(common)
+            for n, question in enumerate(questions[common]):
                 begin = time.perf_counter()
                 found = await retrieve(
                     session,
@@ -156,6 +206,7 @@ async def measure(url: str, label: str, args: argparse.Namespace) -> list[str]:
                     user_id=user_id,
                     query=question,
                     token_budget=args.budget,
+                    embedder=query_embedder,
                 )
                 if n >= 20:  # the first few warm caches and the tokenizer
                     timings.append((time.perf_counter() - begin) * 1000)
@@ -164,8 +215,9 @@ async def measure(url: str, label: str, args: argparse.Namespace) -> list[str]:
             cpu_ms = (time.process_time() - cpu_begin) * 1000 / (args.queries + 20)
             cuts = statistics.quantiles(timings, n=100)
             rows.append(
-                f"| {label} | {'common' if common else 'distinctive'} | {args.queries} | {cuts[49]:.1f} | "
-                f"{cuts[98]:.1f} | {cpu_ms:.1f} | {statistics.mean(sizes):.1f} | {fill_seconds:.0f} s |"
+                f"| {label} | {search} | {'common' if common else 'distinctive'} | {args.queries} | "
+                f"{cuts[49]:.1f} | {cuts[98]:.1f} | {cpu_ms:.1f} | {statistics.mean(sizes):.1f} | "
+                f"{fill_seconds:.0f} s |"
             )
     await engine.dispose()
     return rows
@@ -176,11 +228,22 @@ async def main() -> None:
     parser.add_argument("--chunks", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--budget", type=int, default=2000)
+    parser.add_argument("--dimensions", type=int, default=384, help="embedding size on pgvector")
     args = parser.parse_args()
     print("load average at start: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
     print(f"{args.chunks:,} chunks in the queried room, as many in another workspace, 200 notes each")
-    print("| database | question words | queries | p50 ms | p99 ms | CPU ms/query | snippets | fill time |")
-    print("|---|---|---|---|---|---|---|---|")
+    columns = [
+        "database",
+        "search",
+        "question words",
+        "queries",
+        "p50 ms",
+        "p99 ms",
+        "CPU ms/query",
+        "snippets",
+    ]
+    print("| " + " | ".join([*columns, "fill time"]) + " |")
+    print("|---|---|---|---|---|---|---|---|---|")
 
     with tempfile.TemporaryDirectory() as folder:
         settings = Settings.from_env({}, data_dir=Path(folder), secret_key="bench")
@@ -198,6 +261,19 @@ async def main() -> None:
     finally:
         await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await connection.close()
+
+    import pgserver  # a dev dependency: PostgreSQL 16 with pgvector, private to this run
+
+    with tempfile.TemporaryDirectory() as folder:
+        server = pgserver.get_server(Path(folder), cleanup_mode="delete")
+        try:
+            server.psql("CREATE DATABASE bench")
+            url = server.get_uri("bench").replace("postgresql://", "postgresql+asyncpg://", 1)
+            await asyncio.to_thread(upgrade, Settings.from_env({}, database_url=url, secret_key="bench"))
+            label = f"PostgreSQL 16 + pgvector ({args.dimensions} dimensions, exact search)"
+            print(*await measure(url, label, args, HashingEmbedder(args.dimensions)), sep="\n", flush=True)
+        finally:
+            server.cleanup()
     print("load average at end: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
 
 
