@@ -39,7 +39,7 @@ from mathia.auth.models import User
 from mathia.db import session_scope
 from mathia.errors import MathiaError
 from mathia.rooms.models import Message, Room, SenderKind
-from mathia.rooms.realtime import notify_user, publish_room
+from mathia.rooms.realtime import Publisher, notify_user, publish_room
 from mathia.rooms.services import ASSISTANT_NAME, MENTION, message_out, post_message
 from mathia.runtime import Runtime
 from mathia.tenants.models import Workspace
@@ -96,6 +96,8 @@ class Assistant:
         self.running: dict[uuid.UUID, asyncio.Task[None]] = {}
         self.stopped: set[uuid.UUID] = set()
         self.preparing = asyncio.Semaphore(runtime.settings.ai_concurrent_preparations)
+        # Deltas of all the answers streaming in this process share pipelines to Redis.
+        self.deltas = Publisher(runtime.redis)
         self._stop_listener: asyncio.Task[None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -206,7 +208,7 @@ class Assistant:
 
     async def _publish_delta(self, turn: Turn, text: str) -> None:
         frame = {"type": "ai.delta", "room_id": turn.room.id, "message_id": turn.message_id, "text": text}
-        await publish_room(self.runtime.redis, turn.room.id, frame)
+        await self.deltas.publish_room(turn.room.id, frame)
         if turn.message_id in self.stopped:  # cancellation, unless something swallowed it
             raise asyncio.CancelledError
 
