@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 
 import httpx
+import msgspec
 import pytest
 
 from mathia.assistant.anthropic_provider import AnthropicProvider
@@ -373,6 +374,15 @@ async def test_the_fake_refuses_a_tool_use_left_unanswered(
     with pytest.raises(NoProviderAnswered) as caught:
         await collect(chain(claude).stream(unanswered))
     assert "without `tool_result` blocks" in str(caught.value.failures[0])
+
+
+def test_event_types_added_to_the_api_later_are_skipped_and_broken_known_ones_are_not() -> None:
+    """The API may add event types; a known type that does not parse is an error, not a skip."""
+    from mathia.assistant.anthropic_provider import _decode_event
+
+    assert _decode_event('{"type": "content_block_reasoning", "index": 0}') is None
+    with pytest.raises(msgspec.ValidationError):
+        _decode_event('{"type": "content_block_delta", "delta": {"type": "text_delta", "text": "x"}}')
 
 
 async def test_a_closed_port_is_a_retryable_connection_failure(unused_url: str) -> None:

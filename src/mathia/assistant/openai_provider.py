@@ -1,14 +1,13 @@
 """An OpenAI-compatible chat API (OpenRouter, Hugging Face router) over the shared httpx client.
 
-Server-sent events are parsed here: `data:` lines (joined when an event has
-several), `:` comment lines skipped, `data: [DONE]` ends the stream. Tool calls
+Chunks arrive as server-sent events (`mathia.assistant.sse`); `data: [DONE]` ends the stream. Tool calls
 arrive in pieces by index (id and name first, then argument fragments) and are
 emitted whole when the choice finishes.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import httpx
@@ -24,7 +23,9 @@ from mathia.assistant.providers import (
     ToolCall,
     retry_after,
     retryable_status,
+    tool_arguments,
 )
+from mathia.assistant.sse import sse_data
 
 
 class _Function(msgspec.Struct):
@@ -85,18 +86,7 @@ class _PendingCall:
             self.arguments.append(delta.function.arguments or "")
 
     def call(self, provider: str) -> ToolCall:
-        raw = "".join(self.arguments) or "{}"
-        try:
-            arguments = msgspec.json.decode(raw)
-        except msgspec.DecodeError as exc:
-            raise ProviderError(
-                provider, f"tool call {self.name!r}: arguments are not JSON", retryable=False
-            ) from exc
-        if not isinstance(arguments, dict):
-            raise ProviderError(
-                provider, f"tool call {self.name!r}: arguments are not an object", retryable=False
-            )
-        return ToolCall(self.id, self.name, arguments)
+        return ToolCall(self.id, self.name, tool_arguments(provider, self.name, "".join(self.arguments)))
 
 
 class OpenAICompatibleProvider:
@@ -155,7 +145,7 @@ class OpenAICompatibleProvider:
             ) as response:
                 if response.status_code >= 400:
                     raise await self._status_error(response)
-                async for data in _sse_data(response.aiter_lines()):
+                async for data in sse_data(response.aiter_lines()):
                     if data == "[DONE]":
                         break
                     try:
@@ -241,19 +231,3 @@ def _chunk_error(provider: str, error: _Error) -> ProviderError:
         retryable=status is None or retryable_status(status),
         status=status,
     )
-
-
-async def _sse_data(lines: AsyncIterator[str]) -> AsyncIterator[str]:
-    """The `data` of each server-sent event (multi-line data joined by newlines)."""
-    data: list[str] = []
-    async for line in lines:
-        if not line:
-            if data:
-                yield "\n".join(data)
-                data = []
-        elif line.startswith(":"):
-            continue
-        elif line.startswith("data:"):
-            data.append(line[5:].removeprefix(" "))
-    if data:
-        yield "\n".join(data)

@@ -172,3 +172,14 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
 def retryable_status(status: int) -> bool:
     """Worth another try: timeouts, conflicts, rate limits and server-side failures (529 included)."""
     return status in (408, 409, 429) or status >= 500
+
+
+def tool_arguments(provider: str, tool: str, raw: str) -> dict[str, Any]:
+    """A tool call's arguments from the JSON pieces a model streamed (none: no arguments)."""
+    try:
+        arguments = msgspec.json.decode(raw or "{}")
+    except msgspec.DecodeError as exc:
+        raise ProviderError(provider, f"tool call {tool!r}: arguments are not JSON", retryable=False) from exc
+    if not isinstance(arguments, dict):
+        raise ProviderError(provider, f"tool call {tool!r}: arguments are not an object", retryable=False)
+    return arguments
