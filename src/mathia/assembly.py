@@ -101,7 +101,7 @@ def build_assistant(runtime: Runtime, connectors: ConnectorRuntime) -> Assistant
         await ensure_can_generate(session, turn.room.tenant_id, settings=settings)
 
     async def charge(turn: Turn, session: AsyncSession, calls: list[Finish]) -> None:
-        await charge_ai_usage(session, turn.room.tenant_id, turn.message_id, calls, settings=settings)
+        await charge_ai_usage(session, turn.room.tenant_id, f"ai:{turn.message_id}", calls, settings=settings)
 
     chain = build_chain(
         settings, http_client=runtime.http, rules=[*NOTE_RULES, *REMINDER_RULES, *offline_rules(connectors)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -12,15 +13,20 @@ import msgspec
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from mathia.assistant.models import AIUsage
+from mathia.assistant.providers import Finish
 from mathia.config import Settings
 from mathia.moderation.classifier import ModelClassifier, classifier_for
 from mathia.moderation.models import ModerationFlag
-from mathia.moderation.services import buffer_message
+from mathia.moderation.services import Buffered, bill_model_call, buffer_message
 from mathia.rooms.models import SenderKind
 from mathia.rooms.services import post_message
+from mathia.wallet.services import open_workspace_account, statement
 from tests.fakes.anthropic import FakeAnthropic, Reply
-from tests.reminders.world import eventually, make_world, running_worker, session_on, worker_settings
+from tests.fakes.llm import prompt_words
+from tests.reminders.world import World, eventually, make_world, running_worker, session_on, worker_settings
 
 TEXTS = ["good morning team", "you are worthless and everyone here knows it", "lunch at noon?"]
 WORKER_TEXTS = [*TEXTS, "nobody here would miss you if you left"]
@@ -150,6 +156,7 @@ async def test_a_worker_with_a_model_flags_what_the_model_judges_abusive(
     await redis.flushdb()
     async with session_on(settings) as pg:
         world = await make_world(pg)
+        await open_workspace_account(pg, world.workspace.id, 1_000_000)
         messages = [
             await post_message(
                 pg, room=world.room, body=body, sender_kind=SenderKind.USER, sender_id=world.members[0].id
@@ -174,7 +181,47 @@ async def test_a_worker_with_a_model_flags_what_the_model_judges_abusive(
         async with running_worker(settings):
             await eventually(both_flagged)
         flags = (await pg.scalars(in_workspace)).all()
+        usage = (await pg.scalars(select(AIUsage).where(AIUsage.tenant_id == world.workspace.id))).all()
+        charged = await statement(pg, world.workspace.id, None, 50)
     await redis.aclose()
     assert {f.message_id for f in flags} == {messages[1].id, messages[3].id}
     assert {(f.score, f.reason) for f in flags} == {(0.88, "model: why 1")}
     assert [e.body["max_tokens"] for e in fake.exchanges] == [170, 170]
+    # Both calls are recorded as the workspace's AI usage, without a user, and paid from its wallet.
+    assert sorted((u.provider, u.user_id, u.input_tokens, u.output_tokens) for u in usage) == sorted(
+        ("anthropic", None, prompt_words(e.body), len(verdicts.chunks)) for e in fake.exchanges
+    )
+    moderation = [line for line in charged.items if line.memo.startswith("moderation, ")]
+    assert len(moderation) == 2 and all(line.amount < 0 for line in moderation)
+
+
+async def test_a_batch_is_billed_to_each_workspace_for_its_share_once(session: AsyncSession) -> None:
+    """On both databases: a batch mixing two workspaces' messages splits its model call by message
+    count. Judged again after a crash, the batch's second call is recorded (it happened) but
+    charges nothing more."""
+    ours, theirs = await make_world(session), await make_world(session)
+    for world in (ours, theirs):
+        await open_workspace_account(session, world.workspace.id, 1_000_000)
+
+    def buffered(world: World, n: int) -> Buffered:
+        return Buffered(f"1-{n}", uuid.uuid4(), world.workspace.id, world.room.id, world.owner.id, "hi")
+
+    batch = [buffered(ours, 0), buffered(theirs, 1), buffered(ours, 2)]
+    call = Finish("anthropic", "claude-test", input_tokens=90, output_tokens=30, stop_reason="end_turn")
+    prices = '{"*": {"input": 1000000, "output": 2000000}}'
+    settings = Settings.from_env({}, secret_key="t", wallet_prices=prices)
+    for _ in range(2):
+        await bill_model_call(session, settings, batch, call)
+    await session.commit()
+
+    for world, (tokens_in, tokens_out) in ((ours, (60, 20)), (theirs, (30, 10))):
+        in_workspace = select(AIUsage).where(AIUsage.tenant_id == world.workspace.id)
+        usage = (await session.scalars(in_workspace)).all()
+        assert [(u.input_tokens, u.output_tokens, u.user_id) for u in usage] == [
+            (tokens_in, tokens_out, None)
+        ] * 2
+        lines = (await statement(session, world.workspace.id, None, 10)).items
+        memo = f"moderation, claude-test: {tokens_in} input and {tokens_out} output tokens"
+        assert [(line.amount, line.memo) for line in lines if line.amount < 0] == [
+            (-(tokens_in + 2 * tokens_out), memo)
+        ]

@@ -112,21 +112,25 @@ async def test_ai_usage_is_priced_charged_once_and_capped_at_the_balance(
     message = uuid.uuid4()
     await services.ensure_can_generate(session, tenant_id, settings=settings)
     for _ in range(2):  # charged once per message, however often the caller retries
-        await services.charge_ai_usage(session, tenant_id, message, [call("big", 100, 50)], settings=settings)
+        await services.charge_ai_usage(
+            session, tenant_id, f"ai:{message}", [call("big", 100, 50)], settings=settings
+        )
         await session.commit()
     assert await balance(session, account_id) == 1000 - (100 * 1 + 50 * 2)
     # A millionth of a unit still costs one unit.
-    await services.charge_ai_usage(session, tenant_id, uuid.uuid4(), [call("cheap", 1, 0)], settings=settings)
+    await services.charge_ai_usage(
+        session, tenant_id, f"ai:{uuid.uuid4()}", [call("cheap", 1, 0)], settings=settings
+    )
     assert await balance(session, account_id) == 799
     # An answer that took a tool round pays for both model calls, in one transfer.
     rounds = [call("big", 10, 5), call("big", 20, 1)]
-    await services.charge_ai_usage(session, tenant_id, uuid.uuid4(), rounds, settings=settings)
+    await services.charge_ai_usage(session, tenant_id, f"ai:{uuid.uuid4()}", rounds, settings=settings)
     assert await balance(session, account_id) == 799 - (10 + 5 * 2) - (20 + 1 * 2)
     memos = set(await session.scalars(select(Transfer.memo).where(Transfer.debit_account_id == account_id)))
     assert "big: 30 input and 6 output tokens in 2 calls" in memos
     # An answer that cost more than was left takes what is left, never more.
     await services.charge_ai_usage(
-        session, tenant_id, uuid.uuid4(), [call("big", 5000, 0)], settings=settings
+        session, tenant_id, f"ai:{uuid.uuid4()}", [call("big", 5000, 0)], settings=settings
     )
     await session.commit()
     assert await balance(session, account_id) == 0

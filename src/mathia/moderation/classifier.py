@@ -19,7 +19,8 @@ import httpx
 import msgspec
 
 from mathia.assistant.chain import ProviderChain, build_chain
-from mathia.assistant.providers import ChatMessage, ChatRequest, ProviderError, TextDelta
+from mathia.assistant.offline import OfflineProvider
+from mathia.assistant.providers import ChatMessage, ChatRequest, Finish, ProviderError, TextDelta
 from mathia.config import Settings
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ class Verdict(msgspec.Struct, frozen=True):
 class Classifier(Protocol):
     # How many messages to judge at once.
     batch_size: int
+    # The model call behind the last verdicts, for the usage record and the bill; None offline.
+    last_call: Finish | None
 
     async def classify(self, texts: Sequence[str]) -> list[Verdict]:
         """One verdict per text, in order."""
@@ -45,6 +48,8 @@ class Classifier(Protocol):
 
 
 class OfflineClassifier:
+    last_call: Finish | None = None  # never a model
+
     def __init__(self, threshold: float, batch_size: int) -> None:
         self.threshold = threshold
         self.batch_size = batch_size
@@ -89,6 +94,8 @@ Answer with JSON only, no prose and no code fence, exactly in this form:
 with one verdict per message, `score` the probability (0 to 1) that it is abusive."""
 
 
+OFFLINE = OfflineProvider.name  # the chain's last resort: no model, nothing to pay for
+
 # Room for one verdict with a short reason.
 _TOKENS_PER_VERDICT = 60
 
@@ -125,8 +132,10 @@ class ModelClassifier:
         self.fallback = fallback
         self.batch_size = batch_size
         self.timeout = timeout
+        self.last_call: Finish | None = None
 
     async def classify(self, texts: Sequence[str]) -> list[Verdict]:
+        self.last_call = None
         if not texts:
             return []
         messages = msgspec.json.encode([{"index": i, "text": t} for i, t in enumerate(texts)]).decode()
@@ -141,6 +150,8 @@ class ModelClassifier:
                 async for event in events:
                     if isinstance(event, TextDelta):
                         parts.append(event.text)
+                    elif isinstance(event, Finish) and event.provider != OFFLINE:
+                        self.last_call = event  # a model answered: recorded and paid, usable or not
             return parse_verdicts("".join(parts), len(texts))
         except TimeoutError:
             log.warning(

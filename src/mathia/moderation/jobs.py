@@ -6,7 +6,7 @@ import time
 from mathia.db import session_scope
 from mathia.jobs import JobContext, cron, every_seconds
 from mathia.moderation.classifier import Classifier, classifier_for
-from mathia.moderation.services import acknowledge, mute_frames, record_verdicts, take_batch
+from mathia.moderation.services import acknowledge, bill_model_call, mute_frames, record_verdicts, take_batch
 from mathia.rooms.realtime import notify_user
 
 # The job's timeout is 20 s and the reclaim idle time 30 s by default: a live run stops taking
@@ -44,6 +44,8 @@ async def _drain(ctx: JobContext, classifier: Classifier) -> int:
         verdicts = await classifier.classify([item.body for item in batch])
         async with session_scope(runtime.db) as session:
             decisions = await record_verdicts(session, settings, batch, verdicts)
+            if classifier.last_call is not None:
+                await bill_model_call(session, settings, batch, classifier.last_call)
         if settings.moderation_hold_seconds:
             await asyncio.sleep(settings.moderation_hold_seconds)
         # Acknowledged only once the flags are committed: a crash before this means a re-read, not a loss.

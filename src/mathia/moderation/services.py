@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 from sqlalchemy import func, select, update
@@ -23,13 +26,17 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mathia.assistant.providers import Finish
+from mathia.assistant.services import record_usage
 from mathia.config import Settings
 from mathia.db import utcnow
+from mathia.errors import NotFound
 from mathia.moderation.classifier import Verdict
 from mathia.moderation.models import FlagState, ModerationFlag, ModerationMute, ModerationPolicy
 from mathia.rooms.models import Message, SenderKind
 from mathia.tenants.models import Membership, Role
 from mathia.tenants.services import workspace_member
+from mathia.wallet.services import charge_ai_usage
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +211,28 @@ async def record_verdicts(
         if decision is not None:
             decisions.append(decision)
     return decisions
+
+
+async def bill_model_call(
+    session: AsyncSession, settings: Settings, batch: list[Buffered], call: Finish
+) -> None:
+    """Record and charge the model call that judged `batch` to the workspaces whose messages
+    were in it, each for its share of the messages (a batch mixes workspaces)."""
+    counts = Counter(item.tenant_id for item in batch)
+    for tenant_id, count in counts.items():
+        share = msgspec.structs.replace(
+            call,
+            input_tokens=math.ceil(call.input_tokens * count / len(batch)),
+            output_tokens=math.ceil(call.output_tokens * count / len(batch)),
+        )
+        await record_usage(session, share, workspace_id=tenant_id, user_id=None)
+        # Named by its first stream entry: a batch judged again after a crash is charged once,
+        # as its flags are counted once.
+        key = f"moderation:{batch[0].entry_id}:{tenant_id}"
+        try:
+            await charge_ai_usage(session, tenant_id, key, [share], memo="moderation, ", settings=settings)
+        except NotFound:  # a workspace without a wallet is still moderated
+            log.warning("moderation of workspace %s not charged: it has no wallet", tenant_id)
 
 
 async def _mute_if_over_limit(

@@ -310,25 +310,26 @@ class ModelCall(Protocol):
 async def charge_ai_usage(
     session: AsyncSession,
     tenant_id: UUID,
-    message_id: UUID,
+    key: str,
     calls: Sequence[ModelCall],
     *,
+    memo: str = "",
     settings: Settings | None = None,
 ) -> None:
-    """Charge one assistant answer (all its model calls: one more per tool round), once per message.
+    """Charge model calls to the workspace, once per `key`: an assistant answer (`ai:<message
+    id>`, all its calls: one more per tool round) or a workspace's share of a moderation batch.
 
-    The answer has already been given, so when it cost more than the wallet holds the charge
+    The work has already been done, so when it cost more than the wallet holds the charge
     takes what is left (the minimum checked before generating keeps that gap small).
     """
     prices = (settings or _default_settings()).wallet_prices
     amount = sum(pricing.cost(prices, c.model, c.input_tokens, c.output_tokens) for c in calls)
-    key = f"ai:{message_id}"
     if amount == 0 or await session.scalar(select(Transfer.id).where(Transfer.idempotency_key == key)):
         return
     account = await workspace_account(session, tenant_id)
     models = ", ".join(dict.fromkeys(c.model for c in calls))
     tokens = sum(c.input_tokens for c in calls), sum(c.output_tokens for c in calls)
-    memo = f"{models}: {tokens[0]} input and {tokens[1]} output tokens"
+    memo = f"{memo}{models}: {tokens[0]} input and {tokens[1]} output tokens"
     if len(calls) > 1:
         memo += f" in {len(calls)} calls"
     while amount > 0:
@@ -344,11 +345,9 @@ async def charge_ai_usage(
             )
             return
         except InsufficientCredits as exc:
-            log.warning(
-                "workspace %s could not cover %s credit units for message %s", tenant_id, amount, message_id
-            )
+            log.warning("workspace %s could not cover %s credit units for %s", tenant_id, amount, key)
             amount, memo = exc.balance, f"{memo} (partly covered)"
-        except IdempotencyConflict:  # a concurrent twin charged this message first
+        except IdempotencyConflict:  # a concurrent twin charged this key first
             return
 
 
