@@ -185,6 +185,9 @@ async def test_a_model_that_keeps_calling_tools_is_cut_off(model_url: str, fake:
         await socket.send({"type": "message.send", "room_id": room, "body": "@mathia loop"})
         error = await socket.expect("ai.error")
         done = await socket.expect("ai.done")
+    # Members see each round's tools announced; the last round's are not run (no call could use them).
+    announced = [f["tools"] for f in socket.frames if f["type"] == "ai.tool"]
+    assert announced == [["nothing__here"]] * (MAX_MODEL_CALLS - 1)
     assert error["detail"] == f"the model was still calling tools after {MAX_MODEL_CALLS} calls"
     assert done["message"]["body"] == "Try 0.\n\nTry 1.\n\nTry 2.\n\nTry 3. [incomplete]"
     calls = fake.exchanges[before:]

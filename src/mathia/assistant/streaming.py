@@ -170,7 +170,7 @@ class Assistant:
         calls: list[Finish] = []
         error: str | None = None
         try:
-            for _round in range(MAX_MODEL_CALLS):
+            for call_number in range(1, MAX_MODEL_CALLS + 1):
                 asked: list[ToolCall] = []
                 round_text: list[str] = []
                 async with aclosing(self.chain.stream(request)) as events:
@@ -187,11 +187,14 @@ class Assistant:
                             await self._publish_delta(turn, text)
                 if not asked:
                     break
+                if call_number == MAX_MODEL_CALLS:  # no call is left to use their results: don't act
+                    error = f"the model was still calling tools after {MAX_MODEL_CALLS} calls"
+                    break
+                tools = {"type": "ai.tool", "room_id": room_id, "message_id": turn.message_id}
+                await self.deltas.publish_room(room_id, {**tools, "tools": [call.name for call in asked]})
                 # The model answers from the results: they are not shown as they are.
                 results = [ToolResult(call.id, await self._tool(turn, call)) for call in asked]
                 request = request.after_tools("".join(round_text), asked, results)
-            else:
-                error = f"the model was still calling tools after {MAX_MODEL_CALLS} calls"
         except asyncio.CancelledError:
             # A stop is this task's normal end, not a cancellation of its caller: store what was written.
             if (task := asyncio.current_task()) is not None:

@@ -85,6 +85,7 @@ export class Chat {
     g.on("ai.start", (f) => this.stream(f.room_id, f.message_id, ""));
     g.on("ai.delta", (f) => this.stream(f.room_id, f.message_id, f.text));
     g.on("ai.error", (f) => this.streamFailed(f));
+    g.on("ai.tool", (f) => this.usingTools(f));
     g.on("presence", (f) => this.presence(f));
     g.on("typing", (f) => this.typing(f));
     g.on("error", (f) => this.frameError(f));
@@ -234,8 +235,15 @@ export class Chat {
     const node = this.list?.querySelector(`[data-stream="${messageId}"]`);
     if (node) {
       node.querySelector(".body").textContent = state.streams.get(messageId);
+      node.querySelector(".note").textContent = "is writing…";
       this.stickToBottom();
     } else this.renderMessages();
+  }
+
+  /** The assistant runs tools (weather, a booking…) before it writes on: say which. */
+  usingTools(frame) {
+    const note = this.list?.querySelector(`[data-stream="${frame.message_id}"] .note`);
+    if (note) note.textContent = `is using ${frame.tools.map((name) => name.replace("__", ": ")).join(", ")}…`;
   }
 
   streamFailed(frame) {
