@@ -190,8 +190,9 @@ class Assistant:
                 if call_number == MAX_MODEL_CALLS:  # no call is left to use their results: don't act
                     error = f"the model was still calling tools after {MAX_MODEL_CALLS} calls"
                     break
-                tools = {"type": "ai.tool", "room_id": room_id, "message_id": turn.message_id}
-                await self.deltas.publish_room(room_id, {**tools, "tools": [call.name for call in asked]})
+                names = [call.name for call in asked]
+                frame = {"type": "ai.tool", "room_id": room_id, "message_id": turn.message_id, "tools": names}
+                await self.deltas.publish_room(room_id, frame)
                 # The model answers from the results: they are not shown as they are.
                 results = [ToolResult(call.id, await self._tool(turn, call)) for call in asked]
                 request = request.after_tools("".join(round_text), asked, results)
