@@ -109,6 +109,7 @@ class Assistant:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.deltas.aclose()
         await self.chain.aclose()
 
     async def on_message(self, user: User, room: Room, message: Message) -> None:

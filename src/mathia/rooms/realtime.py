@@ -48,6 +48,11 @@ class Publisher:
             self._sending = asyncio.create_task(self._send())
         await sent
 
+    async def aclose(self) -> None:
+        """Wait for the batch in flight (call once nothing publishes any more)."""
+        if self._sending is not None:
+            await asyncio.gather(self._sending, return_exceptions=True)
+
     async def _send(self) -> None:
         try:
             while self._waiting:
