@@ -38,6 +38,7 @@ from mathia.db import utcnow
 from mathia.errors import Conflict, Forbidden, NotFound
 from mathia.rooms.realtime import notify_user
 from mathia.tenants.models import Membership
+from mathia.tenants.services import workspace_admins
 
 log = logging.getLogger(__name__)
 
@@ -334,7 +335,7 @@ async def _request_approval(
     )
     workspace = WorkspaceFacade(runtime, session, tenant_id, connector.name)
     await workspace.notify(
-        await _approvers(session, tenant_id),
+        await workspace_admins(session, tenant_id),
         "approval",
         {"approval_id": str(approval.id), "summary": approval.summary, "status": str(approval.status)},
     )
@@ -342,17 +343,6 @@ async def _request_approval(
         "pending_approval",
         f"waiting for an owner or admin to approve: {approval.summary}",
         approval_id=approval.id,
-    )
-
-
-async def _approvers(session: AsyncSession, tenant_id: UUID) -> list[UUID]:
-    """The workspace's owners and admins."""
-    return list(
-        await session.scalars(
-            select(Membership.user_id).where(
-                Membership.tenant_id == tenant_id, Membership.role.in_([Role.OWNER.value, Role.ADMIN.value])
-            )
-        )
     )
 
 
@@ -389,7 +379,10 @@ async def expire_approvals(session: AsyncSession, redis: Redis, tenant_id: UUID 
             )
         )
     ).all()
+    approvers: dict[UUID, list[UUID]] = {}  # one lookup per workspace, however many expired
     for approval_id, workspace_id, requester, summary in expired:
+        if workspace_id not in approvers:
+            approvers[workspace_id] = await workspace_admins(session, workspace_id)
         frame = {
             "type": "notification",
             "kind": "approval",
@@ -398,7 +391,7 @@ async def expire_approvals(session: AsyncSession, redis: Redis, tenant_id: UUID 
             "summary": summary,
             "status": ApprovalStatus.EXPIRED.value,
         }
-        for user_id in {requester, *await _approvers(session, workspace_id)}:
+        for user_id in {requester, *approvers[workspace_id]}:
             await notify_user(redis, user_id, frame)
     return len(expired)
 

@@ -34,8 +34,8 @@ from mathia.errors import NotFound
 from mathia.moderation.classifier import Verdict
 from mathia.moderation.models import FlagState, ModerationFlag, ModerationMute, ModerationPolicy
 from mathia.rooms.models import Message, SenderKind
-from mathia.tenants.models import Membership, Role
-from mathia.tenants.services import workspace_member
+from mathia.tenants.models import Role
+from mathia.tenants.services import workspace_admins, workspace_member
 from mathia.wallet.services import charge_ai_usage
 
 log = logging.getLogger(__name__)
@@ -154,15 +154,6 @@ async def policy(session: AsyncSession, settings: Settings, tenant_id: UUID) -> 
         flag_limit=settings.moderation_flag_limit,
         mute_seconds=settings.moderation_mute_seconds,
     )
-
-
-async def workspace_admins(session: AsyncSession, tenant_id: UUID) -> list[UUID]:
-    rows = await session.scalars(
-        select(Membership.user_id).where(
-            Membership.tenant_id == tenant_id, Membership.role.in_([Role.OWNER, Role.ADMIN])
-        )
-    )
-    return list(rows)
 
 
 async def record_verdicts(

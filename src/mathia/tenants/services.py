@@ -33,6 +33,16 @@ async def workspace_member(
     return membership
 
 
+async def workspace_admins(session: AsyncSession, tenant_id: UUID) -> list[UUID]:
+    """The workspace's owners and admins: who decides approvals and hears of moderation."""
+    rows = await session.scalars(
+        select(Membership.user_id).where(
+            Membership.tenant_id == tenant_id, Membership.role.in_([Role.OWNER, Role.ADMIN])
+        )
+    )
+    return list(rows)
+
+
 async def create_workspace(session: AsyncSession, owner: User, name: str) -> Workspace:
     workspace = Workspace(name=name.strip(), created_by=owner.id)
     session.add(workspace)
