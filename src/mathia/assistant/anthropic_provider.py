@@ -80,7 +80,7 @@ class AnthropicProvider:
                 stream=True,
             ) as response:
                 async for data in sse_data(response.iter_lines()):
-                    for event in answer.take(_decode_event(data)):
+                    if (event := answer.take(_decode_event(data))) is not None:
                         yield event
         except anthropic.APIStatusError as exc:
             raise _status_error(exc) from exc
@@ -200,11 +200,11 @@ class _Answer:
         self.stop_reason = "end_turn"
         self.tools: dict[int, tuple[_Block, list[str]]] = {}
 
-    def take(self, event: _StreamEvent | None) -> list[Event]:
-        """The events for the caller that this stream event makes (most make none)."""
+    def take(self, event: _StreamEvent | None) -> Event | None:
+        """The event for the caller that this stream event makes, if any (most make none)."""
         match event:
             case _BlockDeltaEvent(delta=_BlockDelta(type="text_delta", text=text)):
-                return [TextDelta(text)]
+                return TextDelta(text)
             case _BlockDeltaEvent(
                 index=index, delta=_BlockDelta(type="input_json_delta", partial_json=piece)
             ):
@@ -215,7 +215,7 @@ class _Answer:
             case _BlockStop(index=index) if index in self.tools:
                 block, pieces = self.tools.pop(index)
                 arguments = tool_arguments(AnthropicProvider.name, block.name, "".join(pieces))
-                return [ToolCall(block.id, block.name, arguments)]
+                return ToolCall(block.id, block.name, arguments)
             case _MessageStart(message=message):
                 self.model = message.model or self.model
                 self.input_tokens = message.usage.input_tokens or 0
@@ -227,7 +227,7 @@ class _Answer:
             case _Error(error=error):
                 what, retryable = f"{error.type}: {error.message}", error.type in RETRYABLE_TYPES
                 raise ProviderError(AnthropicProvider.name, what, retryable=retryable)
-        return []
+        return None
 
     def finish(self) -> Finish:
         return Finish(
