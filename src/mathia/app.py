@@ -42,6 +42,7 @@ from mathia.rooms.gateway import gateway
 from mathia.rooms.presence import Presence
 from mathia.runtime import Runtime
 from mathia.tenants.controllers import WorkspaceController
+from mathia.tokens import encoding
 from mathia.wallet.controllers import WalletController
 
 log = logging.getLogger("mathia")
@@ -98,6 +99,7 @@ def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[
 
 def create_app(settings: Settings | None = None) -> Litestar:
     runtime = Runtime(settings or Settings.from_env())
+    encoding()  # the tokenizer: built here, not inside the first mention while others stream
     channels = ChannelsPlugin(
         backend=RedisChannelsPubSubBackend(redis=runtime.redis), arbitrary_channels_allowed=True
     )

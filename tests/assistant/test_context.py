@@ -8,13 +8,13 @@ from hypothesis import strategies as st
 
 from mathia.assistant.context import (
     MESSAGE_OVERHEAD,
-    count_tokens,
     fit_request,
     message_tokens,
     request_tokens,
     trim_history,
 )
 from mathia.assistant.providers import ChatMessage, ChatRequest, ToolSpec
+from mathia.tokens import count_tokens
 
 texts = st.text(st.characters(codec="utf-8"), max_size=300)
 messages = st.lists(

@@ -7,7 +7,9 @@ import uuid
 
 import msgspec
 import pytest
+from litestar.testing import AsyncTestClient
 
+from mathia.app import create_app
 from mathia.assistant.chain import build_chain
 from mathia.assistant.streaming import Assistant, Turn
 from mathia.auth.models import User
@@ -15,6 +17,7 @@ from mathia.config import Settings
 from mathia.errors import InsufficientCredits
 from mathia.rooms.models import Message, Room
 from mathia.runtime import Runtime
+from mathia.tokens import encoding
 
 
 async def test_no_more_mentions_are_prepared_at_once_than_the_setting_allows(app_settings: Settings) -> None:
@@ -48,3 +51,10 @@ async def test_no_more_mentions_are_prepared_at_once_than_the_setting_allows(app
 def test_the_cap_must_let_at_least_one_mention_through() -> None:
     with pytest.raises(SystemExit, match="ai_concurrent_preparations"):
         Settings.from_env({"MATHIA_AI_CONCURRENT_PREPARATIONS": "0"}, secret_key="t")
+
+
+async def test_the_app_builds_the_tokenizer_before_the_first_mention(app_settings: Settings) -> None:
+    """Building it takes tens of milliseconds of CPU: inside a mention it would stall every stream."""
+    encoding.cache_clear()
+    async with AsyncTestClient(create_app(app_settings)):
+        assert encoding.cache_info().currsize == 1

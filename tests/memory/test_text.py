@@ -4,7 +4,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mathia.memory.extract import extract
-from mathia.memory.text import chunk_sections, count_tokens, markdown_sections, search_terms
+from mathia.memory.text import chunk_sections, markdown_sections, search_terms
+from mathia.tokens import count_tokens
 from tests.memory.conftest import CORPUS
 from tests.memory.pdf import make_pdf
 

@@ -1,33 +1,16 @@
-"""Counting tokens offline and fitting a conversation into a token budget.
-
-Claude's tokenizer is not published and the API's count endpoint needs the
-network, so counts use OpenAI's cl100k_base BPE (shipped inside `bpe_openai`):
-close enough to budget a context window, not an exact bill; usage records take
-the provider's own counts.
-"""
+"""Fitting a conversation into a token budget (tokens counted offline, see mathia.tokens)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cache
 
-import bpe_openai
 import msgspec
 
 from mathia.assistant.providers import ChatMessage, ChatRequest
+from mathia.tokens import count_tokens, encoding
 
-ENCODING = "cl100k_base"
 # Role markers and separators each message costs on top of its text.
 MESSAGE_OVERHEAD = 4
-
-
-@cache
-def _encoding() -> bpe_openai.Encoding:
-    return bpe_openai.get_encoding(ENCODING)
-
-
-def count_tokens(text: str) -> int:
-    return len(_encoding().encode_ordinary(text)) if text else 0
 
 
 def message_tokens(message: ChatMessage) -> int:
@@ -46,12 +29,12 @@ def request_tokens(request: ChatRequest) -> int:
 
 def _truncate(message: ChatMessage, budget: int) -> ChatMessage:
     """The message cut to at most `budget` tokens (its beginning kept)."""
-    tokens = _encoding().encode_ordinary(message.content)
+    tokens = encoding().encode_ordinary(message.content)
     keep = budget - MESSAGE_OVERHEAD
     # A cut can fall inside a multi-byte character: drop its partial bytes rather than
     # decode them to U+FFFD. Re-encoding can still come out longer: shrink until it fits.
     while keep > 0:
-        text = _encoding().decode_bytes(tokens[:keep]).decode("utf-8", errors="ignore")
+        text = encoding().decode_bytes(tokens[:keep]).decode("utf-8", errors="ignore")
         if count_tokens(text) + MESSAGE_OVERHEAD <= budget:
             return ChatMessage(message.role, text)
         keep -= 1

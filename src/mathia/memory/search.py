@@ -32,8 +32,9 @@ from sqlalchemy.sql.expression import TableClause
 
 from mathia.memory.embeddings import Embedder, EmbeddingError
 from mathia.memory.models import Document, DocumentChunk, Note, NotePriority
-from mathia.memory.text import count_tokens, search_terms
+from mathia.memory.text import search_terms
 from mathia.rooms.models import Room
+from mathia.tokens import count_tokens
 
 log = logging.getLogger(__name__)
 

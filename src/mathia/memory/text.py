@@ -1,14 +1,12 @@
-"""Text handling for memory: token counts, search terms, and splitting documents into chunks."""
+"""Text handling for memory: search terms and splitting documents into chunks."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from functools import cache
-from typing import Any
 
-import bpe_openai
+from mathia.tokens import count_tokens
 
 # Common English words that would match almost every chunk and drown the useful terms.
 STOPWORDS = frozenset(
@@ -24,16 +22,6 @@ _WORD = re.compile(r"\w+")
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 MAX_TERMS = 32
-
-
-@cache
-def _encoding() -> Any:
-    return bpe_openai.get_encoding("cl100k_base")
-
-
-def count_tokens(text: str) -> int:
-    """Tokens as an OpenAI-style BPE counts them: close enough to Claude's to budget a prompt."""
-    return len(_encoding().encode_ordinary(text))
 
 
 def search_terms(query: str) -> list[str]:
