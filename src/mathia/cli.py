@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from contextlib import ExitStack
 
@@ -26,6 +27,14 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+def freeze_heap() -> None:
+    """Exempt what the process has built so far (modules, the app, its wiring) from garbage
+    collection. It lives as long as the process, and full collections that scan it paused
+    the event loop for 100 to 240 ms, stalling every socket and stream at once."""
+    gc.collect()
+    gc.freeze()
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -40,8 +49,10 @@ def serve(host: str, port: int) -> None:
             url = stack.enter_context(embedded_redis(settings.data_dir))
             settings = msgspec.structs.replace(settings, redis_url=url, embedded_worker=True)
         upgrade(settings)
+        app = create_app(settings)
+        freeze_heap()
         uvicorn.run(
-            create_app(settings),
+            app,
             host=host,
             port=port,
             ws_max_size=WS_MAX_FRAME,
@@ -73,6 +84,7 @@ def worker() -> None:
     if settings.redis_url is None:
         raise click.UsageError("set REDIS_URL: a separate worker needs the Redis the web processes use")
     upgrade(settings)
+    freeze_heap()
     main_worker(settings)
 
 
