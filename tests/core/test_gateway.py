@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 
 import jwt
 import pytest
@@ -78,8 +79,9 @@ async def test_typing_presence_and_ping(base_url: str) -> None:
         assert offline["user_id"] == bob.user_id
 
 
-async def test_closing_mid_stream_still_goes_offline(base_url: str) -> None:
-    """A client that hangs up while frames are still being forwarded to it is announced offline."""
+async def test_closing_mid_stream_still_goes_offline(base_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """A client that hangs up while frames are still being forwarded to it is announced offline,
+    and its hanging up is not logged as a failure."""
     ada, bob, room = await room_with_two(base_url)
     async with ada.socket(base_url) as a:
         await a.subscribe(room)
@@ -91,6 +93,7 @@ async def test_closing_mid_stream_still_goes_offline(base_url: str) -> None:
                     await a.send({"type": "typing", "room_id": room})
             offline = await a.expect(lambda f: f["type"] == "presence" and f["status"] == "offline")
             assert offline["user_id"] == bob.user_id
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 @pytest.mark.parametrize(

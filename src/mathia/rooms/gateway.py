@@ -91,7 +91,10 @@ class Connection:
 
     async def send_raw(self, data: bytes) -> None:
         async with self.send_lock:
-            await self.socket.send_data(data.decode(), mode="text")
+            try:
+                await self.socket.send_data(data.decode(), mode="text")
+            except OSError as exc:  # uvicorn's ClientDisconnected: the client hung up mid-send
+                raise WebSocketDisconnect(detail="the client went away") from exc
 
     async def error(self, code: str, detail: str, ref: Any = None) -> None:
         await self.send({"type": "error", "code": code, "detail": detail, **_echo(ref)})
@@ -110,6 +113,8 @@ class Connection:
             return
         try:
             await self.dispatch(frame)
+        except WebSocketDisconnect:
+            raise
         except HTTPException as exc:
             await self.error(frame_code(exc), str(exc.detail), frame.ref)
         except Exception:
