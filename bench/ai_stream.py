@@ -26,6 +26,10 @@ CLOCK_MONOTONIC, so the fake's stamps and the bench's compare across the two pro
 
 Answers are matched to the fake's requests by a unique word in each mention: the fake's
 first text delta repeats it, so each `message_id` gets its request's token times.
+
+The two measuring processes, the fake and this client, run without the cyclic garbage
+collector while answers stream: a collection pauses a process for milliseconds, and a
+pause of either would be counted as time the server added.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextvars
+import gc
 import multiprocessing
 import re
 import secrets
@@ -86,6 +91,7 @@ class TaggedFake(FakeAnthropic):
 
 def run_fake(words: int, pace: float, pipe: Connection) -> None:
     """Child process: serve the fake until the parent says stop."""
+    gc.disable()  # a short-lived process: its pauses would count as the server's
     fake = TaggedFake(default=Reply.long(words=words, pace=pace))
     with fake.running() as url:
         pipe.send((url, fake.api_key))
@@ -152,6 +158,8 @@ async def bench(args: argparse.Namespace, urls: Sequence[str], fake_url: str) ->
             body = f"@mathia summarise the thread, tag{tag}"
             mentions.append((socket, tag, {"type": "message.send", "room_id": room, "body": body}))
         usage = Usage()
+        gc.collect()
+        gc.disable()  # enabled again in `finally`: this client's pauses would count as the server's
         for socket, tag, frame in mentions:
             sent[tag] = time.perf_counter()
             await socket.send(msgspec.json.encode(frame))
@@ -162,6 +170,7 @@ async def bench(args: argparse.Namespace, urls: Sequence[str], fake_url: str) ->
             print(f"only {seen.done} of {seen.expected} ai.done frames arrived in {timeout:.0f} s")
         print(f"streaming took {time.perf_counter() - usage.wall:.1f} s; {usage.summary()}")
     finally:
+        gc.enable()
         for socket, _ in sockets:
             await socket.close()
         await asyncio.gather(*readers, return_exceptions=True)
