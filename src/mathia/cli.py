@@ -29,8 +29,8 @@ def main() -> None:
 
 def freeze_heap() -> None:
     """Exempt what the process has built so far (modules, the app, its wiring) from garbage
-    collection. It lives as long as the process, and full collections that scan it paused
-    the event loop for 100 to 240 ms, stalling every socket and stream at once."""
+    collection. It lives as long as the process, and a full collection that scans it pauses
+    the event loop for about 200 ms, stalling every socket and stream at once."""
     gc.collect()
     gc.freeze()
 
