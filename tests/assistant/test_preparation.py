@@ -7,7 +7,6 @@ import uuid
 
 import msgspec
 import pytest
-from litestar.testing import AsyncTestClient
 
 from mathia.app import create_app
 from mathia.assistant.chain import build_chain
@@ -53,8 +52,8 @@ def test_the_cap_must_let_at_least_one_mention_through() -> None:
         Settings.from_env({"MATHIA_AI_CONCURRENT_PREPARATIONS": "0"}, secret_key="t")
 
 
-async def test_the_app_builds_the_tokenizer_before_the_first_mention(app_settings: Settings) -> None:
+def test_the_app_builds_the_tokenizer_before_the_first_mention(app_settings: Settings) -> None:
     """Building it takes tens of milliseconds of CPU: inside a mention it would stall every stream."""
     encoding.cache_clear()
-    async with AsyncTestClient(create_app(app_settings)):
-        assert encoding.cache_info().currsize == 1
+    create_app(app_settings)  # not started: nothing connects before the lifespan
+    assert encoding.cache_info().currsize == 1
