@@ -4,13 +4,17 @@ one PostgreSQL and one Redis."""
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 
+from mathia.cli import FULL_COLLECTION_EVERY
 from tests.client import Member, sign_up
 from tests.processes import kill, mathia_server
 
@@ -100,3 +104,15 @@ async def test_a_killed_process_takes_its_users_offline(
             await late.send({"type": "ping"})
             await late.expect("pong")
         assert not [f for f in late.frames if f["type"] == "presence" and f["user_id"] == bob.user_id]
+
+
+def test_a_server_process_freezes_its_start_up_heap_and_rarely_collects_it_all() -> None:
+    # In a child: freezing is for the life of a process, not for this test run's.
+    probe = (
+        "import gc, json; from mathia.cli import freeze_heap; before = gc.get_threshold(); freeze_heap(); "
+        "print(json.dumps([before, gc.get_threshold(), gc.get_freeze_count()]))"
+    )
+    output = subprocess.run([sys.executable, "-c", probe], capture_output=True, check=True, text=True).stdout
+    before, after, frozen = json.loads(output)
+    assert after == [before[0], before[1], FULL_COLLECTION_EVERY]
+    assert frozen > 10_000  # the imported modules, at least
