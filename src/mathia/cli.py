@@ -17,7 +17,7 @@ from mathia.embedded_redis import embedded_redis
 from mathia.wallet.cli import wallet
 
 # A full garbage collection runs at most once per this many collections of the middle
-# generation (CPython's default is 10): every 10 to 25 minutes with 50 answers streaming.
+# generation (CPython's default is 10): every 11 to 24 minutes with 50 answers streaming.
 FULL_COLLECTION_EVERY = 1000
 
 # Frames above the app's own limit still reach it (and get a `too_large` error frame);

@@ -29,12 +29,13 @@ def request_tokens(request: ChatRequest) -> int:
 
 def _truncate(message: ChatMessage, budget: int) -> ChatMessage:
     """The message cut to at most `budget` tokens (its beginning kept)."""
-    tokens = encoding().encode_ordinary(message.content)
+    bpe = encoding()
+    tokens = bpe.encode_ordinary(message.content)
     keep = budget - MESSAGE_OVERHEAD
     # A cut can fall inside a multi-byte character: drop its partial bytes rather than
     # decode them to U+FFFD. Re-encoding can still come out longer: shrink until it fits.
     while keep > 0:
-        text = encoding().decode_bytes(tokens[:keep]).decode("utf-8", errors="ignore")
+        text = bpe.decode_bytes(tokens[:keep]).decode("utf-8", errors="ignore")
         if count_tokens(text) + MESSAGE_OVERHEAD <= budget:
             return ChatMessage(message.role, text)
         keep -= 1
