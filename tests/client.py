@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import websockets
@@ -47,8 +49,9 @@ class Member:
         response = await other.post(f"/api/invites/{code}/accept")
         assert response.status_code == 200, response.text
 
-    def socket(self, base_url: str, token: str | None = None) -> Socket:
-        return Socket(base_url.replace("http", "ws", 1) + f"/ws?token={token or self.access_token}")
+    def socket(self, base_url: str, token: str | None = None, receive_buffer: int | None = None) -> Socket:
+        url = base_url.replace("http", "ws", 1) + f"/ws?token={token or self.access_token}"
+        return Socket(url, receive_buffer)
 
 
 async def sign_up(base_url: str, name: str = "Ada") -> Member:
@@ -66,14 +69,21 @@ async def sign_up(base_url: str, name: str = "Ada") -> Member:
 class Socket:
     """A WebSocket client that keeps every frame it received, for assertions."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, receive_buffer: int | None = None) -> None:
         self.url = url
+        self.receive_buffer = receive_buffer  # a fixed kernel receive buffer (no autotuning), in bytes
         self.connection: ClientConnection | None = None
         self.frames: list[dict[str, Any]] = []
         self._cursor = 0
 
     async def __aenter__(self) -> Socket:
-        self.connection = await websockets.connect(self.url, max_size=None)
+        sock = None
+        if self.receive_buffer is not None:
+            host, port = urlsplit(self.url).hostname, urlsplit(self.url).port
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.receive_buffer)  # before connecting
+            await asyncio.get_running_loop().sock_connect(sock, (host, port))
+        self.connection = await websockets.connect(self.url, max_size=None, sock=sock)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
