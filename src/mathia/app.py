@@ -38,6 +38,7 @@ from mathia.memory.controllers import MemoryController
 from mathia.moderation.controllers import ModerationController
 from mathia.reminders.controllers import ReminderController
 from mathia.rooms.controllers import RoomController
+from mathia.rooms.fanout import RoomFeeds
 from mathia.rooms.gateway import gateway
 from mathia.rooms.presence import Presence
 from mathia.runtime import Runtime
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     wire_moderation(runtime)
     assistant = build_assistant(runtime, connectors)
     presence = Presence(runtime.redis, runtime.settings.presence_ttl)
+    feeds = RoomFeeds(channels)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -140,6 +142,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def provide_presence() -> Presence:
         return presence
 
+    async def provide_feeds() -> RoomFeeds:
+        return feeds
+
     return Litestar(
         route_handlers=[
             *ROUTES,
@@ -152,6 +157,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "connectors": Provide(provide_connectors),
             "assistant": Provide(provide_assistant),
             "presence": Provide(provide_presence),
+            "feeds": Provide(provide_feeds),
         },
         middleware=[request_id_middleware],
         exception_handlers={HTTPException: _http_error, Exception: internal_error},

@@ -39,6 +39,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
     max_message_bytes: int = 8 * 1024
     max_frame_bytes: int = 64 * 1024
+    # Characters of frames that may wait for one slow socket before it is closed (1013).
+    ws_backlog_limit: Annotated[int, msgspec.Meta(gt=0)] = 4 * 1024 * 1024
     send_rate_limit: int = 30
     send_rate_window: int = 10
     # Requests per client address and connector to the plugins' /hooks routes, per window.

@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+from uuid import UUID
 
 import jwt
+import msgspec
 import pytest
 import websockets
 
+from mathia.app import create_app
+from mathia.cli import WS_MAX_FRAME
 from mathia.config import Settings
-from tests.client import Member, sign_up
+from mathia.connectors.testing import serve
+from mathia.db import session_scope
+from mathia.rooms import services
+from mathia.rooms.models import Room, SenderKind
+from mathia.rooms.realtime import publish_room
+from mathia.runtime import Runtime
+from tests.client import Member, Socket, sign_up
 
 
 async def room_with_two(base_url: str) -> tuple[Member, Member, str]:
@@ -221,3 +235,115 @@ async def test_a_fresh_token_sent_over_the_socket_keeps_it_open(
         await asyncio.sleep(3)  # past the first token's expiry
         await bob.post(f"/api/rooms/{room}/messages", {"body": "still there?"})
         assert (await a.messages(1))[0]["body"] == "still there?"
+
+
+@pytest.fixture
+async def runtime(app_settings: Settings) -> AsyncIterator[Runtime]:
+    """The app's database and Redis, to do what another server process would."""
+    runtime = Runtime(app_settings)
+    yield runtime
+    await runtime.aclose()
+
+
+async def store_unpublished(runtime: Runtime, room_id: str, sender: Member, bodies: list[str]) -> list[Any]:
+    """Messages stored as a process that has not published them yet would leave them."""
+    async with session_scope(runtime.db) as session:
+        room = await session.get_one(Room, UUID(room_id))
+        stored = [
+            await services.post_message(
+                session, room=room, body=body, sender_kind=SenderKind.USER, sender_id=UUID(sender.user_id)
+            )
+            for body in bodies
+        ]
+    return [services.message_out(message, "Ada") for message in stored]
+
+
+async def test_a_message_published_before_an_earlier_one_waits_for_it(
+    base_url: str, runtime: Runtime
+) -> None:
+    """Another process may publish message 2 before message 1 reaches Redis: a subscriber still
+    gets 1 (from the database) before 2, and 1 only once when its own frame comes late."""
+    ada, bob, room = await room_with_two(base_url)
+    async with bob.socket(base_url) as b:
+        await b.subscribe(room)
+        first, second = await store_unpublished(runtime, room, ada, ["first", "second"])
+        await publish_room(runtime.redis, UUID(room), {"type": "message.new", "message": second})
+        await publish_room(runtime.redis, UUID(room), {"type": "message.new", "message": first})
+        async with ada.socket(base_url) as a:
+            await a.send({"type": "message.send", "room_id": room, "body": "third"})
+            seen = await b.messages(3)
+        await b.send({"type": "ping", "ref": "after"})
+        await b.expect("pong")
+    assert [(m["seq"], m["body"]) for m in seen] == [(1, "first"), (2, "second"), (3, "third")]
+    assert [f for f in b.frames if f["type"] == "message.new"][3:] == []  # "first" was not sent twice
+
+
+@pytest.fixture(scope="module")
+def small_backlog_url(app_settings: Settings) -> Iterator[str]:
+    """A server that closes a socket once 200,000 characters of frames wait for it."""
+    settings = msgspec.structs.replace(app_settings, ws_backlog_limit=200_000)
+    with serve(create_app(settings), ws_max_size=WS_MAX_FRAME) as url:
+        yield url
+
+
+async def closed_while_stalled(
+    url: str, runtime: Runtime, room: str, ada: Member, bob: Member, frames: int, after_seq: int | None = None
+) -> Socket:
+    """Bob subscribes and stops reading while `frames` typing frames of 60,000 characters that do
+    not compress are published (Ada reads each as it comes), then reads on until the server
+    closes his socket, which it must do with 1013. His socket, with what he received."""
+    padding = secrets.token_urlsafe(45_000)
+    frame = {"type": "typing", "room_id": room, "user_id": ada.user_id, "padding": padding}
+    async with ada.socket(url) as a, bob.socket(url, receive_buffer=64 * 1024) as b:
+        await a.subscribe(room)
+        await b.subscribe(room, after_seq)
+        assert b.connection is not None
+        b.connection.transport.pause_reading()  # his frames pile up on the server
+        for _ in range(frames):
+            await publish_room(runtime.redis, UUID(room), frame)
+            await a.expect(lambda f: "padding" in f)
+        b.connection.transport.resume_reading()
+        with contextlib.suppress(websockets.ConnectionClosed):
+            while True:
+                b.frames.append(json.loads(await asyncio.wait_for(b.connection.recv(), 30)))
+    assert b.connection.close_code == 1013
+    return b
+
+
+async def test_a_client_that_stops_reading_is_closed_and_holds_up_nobody(
+    small_backlog_url: str, runtime: Runtime
+) -> None:
+    ada, bob, room = await room_with_two(small_backlog_url)
+    count = 200  # 12 MB: more than the kernel's socket buffers can hide
+    b = await closed_while_stalled(small_backlog_url, runtime, room, ada, bob, count)
+    assert sum("padding" in f for f in b.frames) < count
+
+
+async def test_a_long_replay_waits_for_the_client_instead_of_closing_it(
+    small_backlog_url: str, runtime: Runtime
+) -> None:
+    """300 stored messages of 4,000 characters are six times the backlog limit: the replay
+    puts them on the socket as it drains, and none is lost."""
+    ada, bob, room = await room_with_two(small_backlog_url)
+    await store_unpublished(runtime, room, ada, [f"{i:04} " + "y" * 3995 for i in range(300)])
+    async with bob.socket(small_backlog_url) as b:
+        await b.subscribe(room, after_seq=0)
+        replayed = await b.messages(300, timeout=30)
+    assert [m["seq"] for m in replayed] == list(range(1, 301))
+    assert [m["body"][:4] for m in replayed] == [f"{i:04}" for i in range(300)]
+
+
+async def test_a_client_slow_to_take_a_replay_in_a_busy_room_is_closed(
+    small_backlog_url: str, runtime: Runtime
+) -> None:
+    """Live frames wait while the stored messages are replayed; when more of them wait than the
+    backlog limit, the socket is closed there, not after the whole replay was sent."""
+    ada, bob, room = await room_with_two(small_backlog_url)
+    stored = 800  # 5.6 MB of replay: more than the kernel's socket buffers take
+    await store_unpublished(runtime, room, ada, [f"{i:04} " + "y" * 6995 for i in range(stored)])
+    b = await closed_while_stalled(
+        small_backlog_url, runtime, room, ada, bob, 5, after_seq=0
+    )  # 300,000 characters
+    replayed = sum(f["type"] == "message.new" for f in b.frames)
+    # More are missing than a full outbox holds (200,000 characters): it closed mid-replay.
+    assert replayed < stored - 200_000 // 7_000
