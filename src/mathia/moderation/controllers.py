@@ -5,7 +5,7 @@ from uuid import UUID
 
 from litestar import Controller, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,8 +29,8 @@ class ModerationController(Controller):
         workspace_id: FromPath[UUID],
         current_user: NamedDependency[User],
         db_session: NamedDependency[AsyncSession],
-        user_id: UUID | None = None,
-        flag_state: Annotated[FlagState | None, Parameter(query="state")] = None,
+        user_id: FromQuery[UUID | None] = None,
+        flag_state: Annotated[FlagState | None, QueryParameter(name="state")] = None,
     ) -> list[FlagOut]:
         rows = await services.list_flags(
             db_session, workspace_id, current_user.id, user_id=user_id, state=flag_state

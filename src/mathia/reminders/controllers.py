@@ -4,7 +4,7 @@ from uuid import UUID
 
 from litestar import Controller, delete, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -100,7 +100,7 @@ class ReminderController(Controller):
         self,
         current_user: NamedDependency[User],
         db_session: NamedDependency[AsyncSession],
-        status: ReminderStatus | None = None,
+        status: FromQuery[ReminderStatus | None] = None,
     ) -> list[ReminderOut]:
         return [reminder_out(r) for r in await services.list_reminders(db_session, current_user.id, status)]
 

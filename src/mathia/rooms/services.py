@@ -230,7 +230,7 @@ async def messages_page(
         query = query.where(Message.seq > after).order_by(Message.seq)
     else:
         query = query.order_by(Message.seq.desc())
-    rows = list((await session.execute(query.limit(limit + 1))).tuples())
+    rows = list(await session.execute(query.limit(limit + 1)))
     has_more = len(rows) > limit
     rows = rows[:limit]
     if after is None:

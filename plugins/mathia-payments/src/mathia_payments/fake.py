@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from litestar import Litestar, Request, Response, get, post
+from litestar.params import FromPath
 
 
 @dataclass
@@ -138,7 +139,7 @@ class FakeStripe:
             return Response(body, status_code=status)
 
         @get("/payment_intents/{intent_id:str}")
-        async def retrieve(request: Request[Any, Any, Any], intent_id: str) -> Response[Any]:
+        async def retrieve(request: Request[Any, Any, Any], intent_id: FromPath[str]) -> Response[Any]:
             if request.headers.get("authorization") != f"Bearer {fake.secret_key}":
                 return fake._error(401, "Invalid API Key provided.")
             intent = fake.intents.get(intent_id)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from litestar import Litestar, Request, Response, post
+from litestar.params import FromPath
 
 
 @dataclass
@@ -41,7 +42,7 @@ class FakeWhatsApp:
         fake = self
 
         @post("/v21.0/{phone_id:str}/messages", status_code=200)
-        async def send(request: Request[Any, Any, Any], phone_id: str) -> Response[Any]:
+        async def send(request: Request[Any, Any, Any], phone_id: FromPath[str]) -> Response[Any]:
             if fake.expired_token:
                 return fake._error(401, 190, "Error validating access token: Session has expired.")
             if request.headers.get("authorization") != f"Bearer {fake.access_token}":
