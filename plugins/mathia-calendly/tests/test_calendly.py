@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -197,3 +198,29 @@ async def test_webhook_signature(calendly: tuple[FakeCalendly, str], http: httpx
     assert member.workspace.messages == [
         (ROOM, "Calendly: Kamau booked 30 Minute Meeting at 2026-11-24T09:00:00.000000Z")
     ]
+
+
+async def test_calls_that_find_the_token_stale_together_refresh_it_once(
+    calendly: tuple[FakeCalendly, str], http: httpx.AsyncClient
+) -> None:
+    member = Member(calendly, http)
+    await member.connect()
+    first = member.workspace.user_secrets[member.user]
+    member.workspace.user_secrets[member.user] = {**first, "expires_at": 0}
+    results = await asyncio.gather(*(call(ACTIONS["free_times"], member.ctx(), {}) for _ in range(3)))
+    assert [len(result.data["times"]) for result in results] == [4, 4, 4]
+    now = member.workspace.user_secrets[member.user]
+    assert member.fake.refresh == {first["refresh_token"]: False, now["refresh_token"]: True}
+
+
+async def test_calendly_out_of_reach_keeps_the_connection(
+    calendly: tuple[FakeCalendly, str], http: httpx.AsyncClient
+) -> None:
+    member = Member(calendly, http)
+    await member.connect()
+    stale = {**member.workspace.user_secrets[member.user], "expires_at": 0}
+    member.workspace.user_secrets[member.user] = stale
+    member.settings["auth_base"] = "http://127.0.0.1:9"  # nothing listens there
+    with pytest.raises(ActionError, match="could not be reached"):
+        await call(ACTIONS["free_times"], member.ctx(), {})
+    assert member.workspace.user_secrets[member.user] == stale

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
@@ -95,6 +96,12 @@ class Cache(Protocol):
     async def get(self, key: str) -> Any | None: ...
 
     async def set(self, key: str, value: Any, ttl: int) -> None: ...
+
+    def lock(self, key: str, ttl: int) -> AbstractAsyncContextManager[None]:
+        """`async with cache.lock(key, ttl):` runs one holder of `key` at a time across every
+        process. A holder is let go after `ttl` seconds (one that died frees it then), and
+        waiting longer than that for it raises TimeoutError."""
+        ...
 
 
 class Workspace(Protocol):

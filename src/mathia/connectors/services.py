@@ -4,7 +4,8 @@ facade plugins act through, the shared cache, and the process-wide connector run
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
@@ -12,6 +13,7 @@ from uuid import UUID
 import httpx
 import msgspec
 from redis.asyncio import Redis
+from redis.exceptions import LockError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -84,6 +86,17 @@ class RedisCache:
 
     async def set(self, key: str, value: Any, ttl: int) -> None:
         await self._redis.set(self._prefix + key, msgspec.json.encode(value), ex=max(1, ttl))
+
+    @asynccontextmanager
+    async def lock(self, key: str, ttl: int) -> AsyncIterator[None]:
+        lock = self._redis.lock(f"{self._prefix}lock:{key}", timeout=ttl, blocking_timeout=ttl)
+        if not await lock.acquire():
+            raise TimeoutError(f"{key!r} stayed locked for {ttl} s")
+        try:
+            yield
+        finally:
+            with suppress(LockError):  # held past its timeout: it is someone else's now
+                await lock.release()
 
 
 def cache_for(runtime: ConnectorRuntime, connector: str, tenant_id: UUID) -> RedisCache:

@@ -10,11 +10,12 @@ with serve(fake_provider_app()) as base_url:        # the provider, on loopback
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -81,6 +82,7 @@ def load_plugin(plugin: object, name: str = "plugin-under-test") -> manager.Regi
 class MemoryCache:
     def __init__(self) -> None:
         self.values: dict[str, tuple[Any, float]] = {}
+        self.locks: dict[str, asyncio.Lock] = {}
 
     async def get(self, key: str) -> Any | None:
         value, expires = self.values.get(key, (None, 0.0))
@@ -88,6 +90,16 @@ class MemoryCache:
 
     async def set(self, key: str, value: Any, ttl: int) -> None:
         self.values[key] = (msgspec.json.decode(msgspec.json.encode(value)), time.monotonic() + ttl)
+
+    @asynccontextmanager
+    async def lock(self, key: str, ttl: int) -> AsyncIterator[None]:
+        lock = self.locks.setdefault(key, asyncio.Lock())
+        async with asyncio.timeout(ttl):
+            await lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
 
 
 @dataclass

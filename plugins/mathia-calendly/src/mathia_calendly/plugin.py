@@ -88,6 +88,14 @@ async def connect(ctx: ActionContext, params: NoParams) -> ActionResult:
     )
 
 
+class _Refused(ActionError):
+    """Calendly's OAuth server answered with an error; `code` is its OAuth error code."""
+
+    def __init__(self, code: str, description: str) -> None:
+        super().__init__(f"Calendly refused: {description or code}")
+        self.code = code
+
+
 async def _token_request(
     http: httpx.AsyncClient, credentials: Any, settings: Any, form: dict[str, str]
 ) -> dict[str, Any]:
@@ -102,7 +110,7 @@ async def _token_request(
         raise ActionError("Calendly could not be reached; try again shortly") from None
     body: dict[str, Any] = response.json()
     if response.status_code != 200:
-        raise ActionError(f"Calendly refused: {body.get('error_description') or body.get('error')}")
+        raise _Refused(str(body.get("error")), str(body.get("error_description") or ""))
     return body
 
 
@@ -152,11 +160,21 @@ class _Client:
         self.ctx = ctx
         self.base = ctx.settings["api_base"].rstrip("/")
 
-    async def _tokens(self, force_refresh: bool = False) -> dict[str, Any]:
+    async def _stored_tokens(self) -> dict[str, Any]:
         tokens = await self.ctx.workspace.get_user_secret(self.ctx.user_id)
         if tokens is None:
             raise ActionError("your Calendly account is not connected yet; ask me to connect Calendly")
-        if force_refresh or tokens["expires_at"] - 60 < time.time():
+        return tokens
+
+    async def _tokens(self, force_refresh: bool = False) -> dict[str, Any]:
+        tokens = await self._stored_tokens()
+        if not force_refresh and tokens["expires_at"] - 60 >= time.time():
+            return tokens
+        # Refresh tokens are single-use: two calls of one member must not both spend the same one.
+        async with self.ctx.cache.lock(f"refresh:{self.ctx.user_id}", ttl=30):
+            current = await self._stored_tokens()
+            if current["refresh_token"] != tokens["refresh_token"]:
+                return current  # refreshed by another call while this one waited
             try:
                 fresh = await _token_request(
                     self.ctx.http,
@@ -164,7 +182,9 @@ class _Client:
                     self.ctx.settings,
                     {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
                 )
-            except ActionError:
+            except _Refused as refused:
+                if refused.code != "invalid_grant":
+                    raise
                 # A spent or revoked refresh token cannot recover: forget it and ask to reconnect.
                 await self.ctx.workspace.set_user_secret(self.ctx.user_id, None)
                 raise ActionError(
