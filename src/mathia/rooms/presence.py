@@ -4,7 +4,9 @@ Each web process counts its own sockets per room and user, in the room's Redis h
 the field "{user}:{process}", and renews its heartbeat in ALIVE every third of
 `presence_ttl`. Counts of a process whose heartbeat is older than that are ignored; the
 first live process to notice removes them and announces the users it leaves offline, so a
-killed process does not keep its users online for ever."""
+killed process does not keep its users online for ever. A process that finds its own heartbeat
+gone (it was cut off from Redis for longer than that, or Redis lost its data) counts its
+sockets again under a new id and announces their users online."""
 
 from __future__ import annotations
 
@@ -48,8 +50,9 @@ class Presence:
         self.redis = redis
         self.ttl = ttl
         self.process = uuid.uuid4().hex
-        self.sockets: Counter[uuid.UUID] = Counter()  # this process's sockets per room
+        self.sockets: dict[uuid.UUID, Counter[uuid.UUID]] = {}  # this process's, per room and user
         self._heartbeat: asyncio.Task[None] | None = None
+        self._writing = asyncio.Lock()  # counting a socket and counting them all again take turns
 
     async def start(self) -> None:
         self._heartbeat = asyncio.create_task(self._keep_beating())
@@ -63,7 +66,22 @@ class Presence:
             await self.redis.zadd(ALIVE, {self.process: 0})  # reaped at once: nothing to wait for
 
     async def beat(self) -> None:
+        async with self._writing:
+            if self.sockets and await self.redis.zscore(ALIVE, self.process) is None:
+                await self._come_back()
+            await self.redis.zadd(ALIVE, {self.process: time.time()})
+
+    async def _come_back(self) -> None:
+        """Count this process's sockets again. Under a new id: whoever reaped the old one may
+        still be deleting the old id's counts."""
+        log.warning("presence: this process's heartbeat was gone; counting its sockets again")
+        self.process = uuid.uuid4().hex
         await self.redis.zadd(ALIVE, {self.process: time.time()})
+        for room_id, users in self.sockets.items():
+            await self.redis.sadd(_rooms_of(self.process), str(room_id))
+            for user_id, sockets in users.items():
+                await self.redis.hset(_room_key(room_id), f"{user_id}:{self.process}", sockets)
+                await publish_room(self.redis, room_id, presence_frame(room_id, user_id, "online"))
 
     async def _keep_beating(self) -> None:
         while True:  # outlives Redis outages: the app starts, and /health/ready says what is down
@@ -87,21 +105,27 @@ class Presence:
 
     async def join(self, room_id: uuid.UUID, user_id: uuid.UUID) -> Counter[str]:
         """Count a socket of `user_id` in the room; who is online afterwards."""
-        if not self.sockets[room_id]:
-            await self.redis.sadd(_rooms_of(self.process), str(room_id))
-        self.sockets[room_id] += 1
-        await self.redis.hincrby(_room_key(room_id), f"{user_id}:{self.process}", 1)
+        async with self._writing:
+            users = self.sockets.setdefault(room_id, Counter())
+            if not users:
+                await self.redis.sadd(_rooms_of(self.process), str(room_id))
+            users[user_id] += 1
+            await self.redis.hincrby(_room_key(room_id), f"{user_id}:{self.process}", 1)
         return await self.online(room_id)
 
     async def leave(self, room_id: uuid.UUID, user_id: uuid.UUID) -> Counter[str]:
         """Uncount a socket of `user_id` in the room; who is online afterwards."""
-        key, field = _room_key(room_id), f"{user_id}:{self.process}"
-        if await self.redis.hincrby(key, field, -1) <= 0:
-            await self.redis.hdel(key, field)
-        self.sockets[room_id] -= 1
-        if self.sockets[room_id] <= 0:
-            del self.sockets[room_id]
-            await self.redis.srem(_rooms_of(self.process), str(room_id))
+        async with self._writing:
+            key, field = _room_key(room_id), f"{user_id}:{self.process}"
+            if await self.redis.hincrby(key, field, -1) <= 0:
+                await self.redis.hdel(key, field)
+            users = self.sockets[room_id]
+            users[user_id] -= 1
+            if users[user_id] <= 0:
+                del users[user_id]
+            if not users:
+                del self.sockets[room_id]
+                await self.redis.srem(_rooms_of(self.process), str(room_id))
         return await self.online(room_id)
 
     async def reap(self) -> None:
