@@ -166,15 +166,22 @@ async def test_stripe_top_up_and_webhook(
         ws,
         http,
         credentials=credentials,
-        settings={**settings, "provider": "stripe"},
+        settings={**settings, "provider": "stripe", "return_url": "https://mathia.example.com/"},
         call_id="approval-1",
     )
     first = await call(TOP_UP, ctx, {"amount": 700})
-    # The same call retried reuses the Idempotency-Key: Stripe answers the same intent.
+    # The same call retried reuses the Idempotency-Key: Stripe answers the same session.
     again = await call(TOP_UP, ctx, {"amount": 700})
     assert first.data["payment_id"] == again.data["payment_id"]
-    intent_id = first.data["payment_id"]
-    assert stripe[0].intents[intent_id]["amount"] == 70000
+    session_id = first.data["payment_id"]
+    session = stripe[0].sessions[session_id]
+    assert (session["amount_total"], session["currency"]) == (70000, "kes")
+    assert (
+        first.data["url"] == session["url"] and session["url"] in first.text
+    )  # the page that takes the card
+    unpaid = await call(STATUS, ctx, {"payment_id": session_id})
+    assert unpaid.data["state"] == "unpaid" and ws.credited == {}
+    intent_id = stripe[0].pay(session_id)
 
     def hook(body: bytes, signature: str) -> plugin.HookRequest:
         return make_hook_request(
@@ -199,6 +206,33 @@ async def test_stripe_top_up_and_webhook(
     replay_body, replay_signature = stripe[0].succeed(intent_id)  # Stripe resends the event
     assert (await plugin.stripe_webhook(hook(replay_body, replay_signature))).body == "already credited"
     assert ws.credited == {("stripe", intent_id): 700}
+    # A status check after the webhook finds it paid and credits nothing twice.
+    paid = await call(STATUS, ctx, {"payment_id": session_id})
+    assert paid.data["state"] == "paid" and "in the wallet" in paid.text
+    assert ws.credited == {("stripe", intent_id): 700}
+
+
+async def test_stripe_status_credits_a_paid_session_whose_webhook_was_lost(
+    intasend: tuple[FakeIntaSend, str], stripe: tuple[FakeStripe, str], http: httpx.AsyncClient
+) -> None:
+    credentials, settings = setup(intasend, stripe)
+    ws, other = workspace(), workspace()
+    stripe_settings = {**settings, "provider": "stripe", "return_url": "https://mathia.example.com/"}
+    ctx = make_context(CONNECTOR, ws, http, credentials=credentials, settings=stripe_settings)
+    session_id = (await call(TOP_UP, ctx, {"amount": 300})).data["payment_id"]
+    intent_id = stripe[0].pay(session_id)
+    stripe[0].succeed(intent_id)  # the event never reaches Mathia
+    assert (await call(STATUS, ctx, {"payment_id": session_id})).data["state"] == "paid"
+    assert ws.credited == {("stripe", intent_id): 300}  # under the intent's id, as the webhook would
+    outsider = make_context(CONNECTOR, other, http, credentials=credentials, settings=stripe_settings)
+    with pytest.raises(ActionError, match="belongs to this workspace"):
+        await call(STATUS, outsider, {"payment_id": session_id})
+    # Without a return address there is no page to send the payer back to.
+    no_return = make_context(
+        CONNECTOR, ws, http, credentials=credentials, settings={**stripe_settings, "return_url": ""}
+    )
+    with pytest.raises(ActionError, match="an admin must set return_url"):
+        await call(TOP_UP, no_return, {"amount": 300})
 
 
 def test_signature_accepts_any_of_several_v1() -> None:

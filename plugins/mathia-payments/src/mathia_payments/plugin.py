@@ -1,4 +1,5 @@
-"""Top up the workspace wallet: an M-Pesa STK push through IntaSend or a Stripe PaymentIntent.
+"""Top up the workspace wallet: an M-Pesa STK push through IntaSend, or a card on a Stripe
+Checkout page (its PaymentIntent's success credits the wallet).
 
 The action only asks the payer to pay (and needs an admin's approval first). Credits arrive
 with the provider's verified webhook, or when a status check finds the payment complete;
@@ -49,7 +50,9 @@ class StatusParams(msgspec.Struct, forbid_unknown_fields=True):
     payment_id: Annotated[
         str,
         msgspec.Meta(
-            min_length=3, max_length=100, description="IntaSend invoice id or Stripe PaymentIntent id"
+            min_length=3,
+            max_length=100,
+            description="IntaSend invoice id, or Stripe Checkout Session (cs_…) or PaymentIntent (pi_…) id",
         ),
     ]
 
@@ -136,24 +139,39 @@ async def top_up(ctx: ActionContext, params: TopUpParams) -> ActionResult:
             f"credits once the payment completes (invoice {invoice['invoice_id']}).",
             {"provider": provider, "payment_id": invoice["invoice_id"], "state": invoice["state"]},
         )
-    body = await _send(
+    return_url = ctx.settings.get("return_url")
+    if not return_url:
+        raise ActionError("stripe is not set up in this workspace: an admin must set return_url")
+    # A Checkout Session: Stripe's own page takes the card. The PaymentIntent it makes carries
+    # the metadata the webhook credits by.
+    metadata = {"workspace_id": str(ctx.workspace.id), "credits": str(params.amount), "api_ref": ref}
+    session = await _send(
         ctx.http,
         "POST",
-        f"{ctx.settings['stripe_base_url'].rstrip('/')}/payment_intents",
+        f"{ctx.settings['stripe_base_url'].rstrip('/')}/checkout/sessions",
         provider,
         headers={"Authorization": f"Bearer {ctx.credentials['stripe_secret_key']}", "Idempotency-Key": ref},
         data={
-            "amount": money * 100,
-            "currency": currency.lower(),
-            "metadata[workspace_id]": str(ctx.workspace.id),
-            "metadata[credits]": str(params.amount),
-            "metadata[api_ref]": ref,
+            "mode": "payment",
+            "success_url": return_url,
+            "cancel_url": return_url,
+            "line_items[0][quantity]": 1,
+            "line_items[0][price_data][currency]": currency.lower(),
+            "line_items[0][price_data][unit_amount]": money * 100,
+            "line_items[0][price_data][product_data][name]": f"Mathia wallet top-up, {params.amount} credits",
+            **{f"metadata[{k}]": v for k, v in metadata.items()},
+            **{f"payment_intent_data[metadata][{k}]": v for k, v in metadata.items()},
         },
     )
     return ActionResult(
-        f"A card payment of {currency} {money} is ready (payment {body['id']}). The wallet gains "
-        f"{params.amount} credits once it succeeds.",
-        {"provider": provider, "payment_id": body["id"], "state": body["status"]},
+        f"Pay {currency} {money} by card on Stripe's page: {session['url']} . The wallet gains "
+        f"{params.amount} credits once the payment succeeds (payment {session['id']}).",
+        {
+            "provider": provider,
+            "payment_id": session["id"],
+            "state": session["status"],
+            "url": session["url"],
+        },
     )
 
 
@@ -185,19 +203,27 @@ async def _credit(workspace: Workspace, provider: str, payment_id: str, credits:
 async def status(ctx: ActionContext, params: StatusParams) -> ActionResult:
     """Report a payment's state; a completed one that was never credited (lost webhook) is credited now."""
     prefix = _api_ref(ctx.workspace.id, "")
-    if params.payment_id.startswith("pi_"):
+    paid_by = params.payment_id  # the id the payment is credited under (the webhook's)
+    if params.payment_id.startswith(("cs_", "pi_")):
         _provider(ctx, "stripe")
-        intent = await _send(
+        kind = "checkout/sessions" if params.payment_id.startswith("cs_") else "payment_intents"
+        found = await _send(
             ctx.http,
             "GET",
-            f"{ctx.settings['stripe_base_url'].rstrip('/')}/payment_intents/{params.payment_id}",
+            f"{ctx.settings['stripe_base_url'].rstrip('/')}/{kind}/{params.payment_id}",
             "stripe",
             headers={"Authorization": f"Bearer {ctx.credentials['stripe_secret_key']}"},
         )
-        if not intent.get("metadata", {}).get("api_ref", "").startswith(prefix):
+        if not found.get("metadata", {}).get("api_ref", "").startswith(prefix):
             raise ActionError(f"no payment {params.payment_id} belongs to this workspace")
-        state, credits = intent["status"], int(intent["metadata"]["credits"])
-        done = state == "succeeded"
+        credits = int(found["metadata"]["credits"])
+        if kind == "payment_intents":
+            state = found["status"]
+            done = state == "succeeded"
+        else:
+            state = found["payment_status"]
+            done = state == "paid"
+            paid_by = found.get("payment_intent") or paid_by
         provider = "stripe"
     else:
         _provider(ctx, "intasend")
@@ -209,7 +235,7 @@ async def status(ctx: ActionContext, params: StatusParams) -> ActionResult:
         done = state in _COMPLETE
         provider = "intasend"
     if done:
-        await _credit(ctx.workspace, provider, params.payment_id, credits)
+        await _credit(ctx.workspace, provider, paid_by, credits)
     failed = invoice.get("failed_reason") if provider == "intasend" else None
     text = f"Payment {params.payment_id} is {state.lower()}" + (f": {failed}" if failed else "")
     return ActionResult(
@@ -331,6 +357,11 @@ class PaymentsConnector:
                 default="https://sandbox.intasend.com/api/v1",
             ),
             Field("stripe_base_url", "Stripe API base", required=False, default="https://api.stripe.com/v1"),
+            Field(
+                "return_url",
+                "where Stripe's payment page sends the payer back (this Mathia's address)",
+                required=False,
+            ),
         )
     )
     permissions: Sequence[str] = ("request payments from members", "credit the workspace wallet")
