@@ -199,8 +199,13 @@ async def test_two_people_chat_with_mathia(
     await bob.get_by_label("Message", exact=True).press("Enter")
     await expect(messages(ada).last).to_contain_text("Hi Ada")
     await expect(ada.locator(".typing")).to_have_text("")  # his message ends his typing
-    await send(ada, "Hello Bob, welcome to Acme")
+    await send(ada, "Hello Bob, welcome to Acme. The handbook: https://acme.example.com/handbook?v=2.")
     await expect(messages(bob).last).to_contain_text("Hello Bob, welcome to Acme")
+    # An address in a message is a link that opens in a new tab; the full stop after it is text.
+    link = messages(bob).last.locator("a")
+    await expect(link).to_have_attribute("href", "https://acme.example.com/handbook?v=2")
+    await expect(link).to_have_attribute("target", "_blank")
+    await expect(link).to_have_attribute("rel", "noopener noreferrer")
     # The sender's pending copy is replaced by the echo, not doubled.
     await expect(messages(ada).filter(has_text="Hello Bob")).to_have_count(1)
     await expect(messages(ada).filter(has_text="Hello Bob").locator(".note")).to_have_count(0)

@@ -3,7 +3,7 @@
 // changes what is drawn, and unread counts stay current everywhere.
 
 import { api, probe } from "./api.js";
-import { h, mount, time, dateTime, toast, uuid } from "./dom.js";
+import { h, linked, mount, time, dateTime, toast, uuid } from "./dom.js";
 
 const HISTORY_PAGE = 50;
 const TYPING_SEND_EVERY_MS = 3_000;
@@ -445,7 +445,7 @@ export class Chat {
       `article.${classes}`,
       { dataset: pending ? { client: m.client_id } : { seq: m.seq } },
       h("header", {}, h("span.who", {}, kind === "assistant" ? "Mathia" : m.sender?.display_name ?? "Someone"), " ", h("time", { datetime: m.created_at }, time(m.created_at))),
-      h("p.body", {}, m.body),
+      h("p.body", {}, linked(m.body)),
       pending && !m.failed ? h("p.note", {}, "Sending…") : null,
       m.failed
         ? h("p.note.error", {}, `Not sent: ${m.failed} `, h("button.link", { type: "button", onclick: () => this.retry(this.active, m) }, "Retry"))

@@ -20,6 +20,14 @@ export function h(spec, attrs = {}, ...children) {
   return el;
 }
 
+/** Text with its web addresses as links that open in a new tab (a trailing full stop or
+ * bracket stays text). */
+export function linked(text) {
+  return String(text)
+    .split(/(https?:\/\/[^\s<>"]*[^\s<>".,;:!?)\]'])/)
+    .map((part, i) => (i % 2 ? h("a", { href: part, target: "_blank", rel: "noopener noreferrer" }, part) : part));
+}
+
 function append(el, children) {
   for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
