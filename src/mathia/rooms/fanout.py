@@ -247,7 +247,8 @@ class RoomFeeds:
             feed.streams.remove(stream)
             if not feed.streams:
                 del self._feeds[stream.room_id]
-                await self._channels.unsubscribe(feed.subscriber)  # ends the feed's task
+                # Ends the feed's task.
+                await self._channels.unsubscribe(feed.subscriber, room_channel(stream.room_id))
 
     async def _run(self, feed: _Feed) -> None:
         async for event in feed.subscriber.iter_events():
@@ -259,4 +260,7 @@ class RoomFeeds:
             text = event.decode()
             seq = None if head.message is None else head.message.seq
             for stream in feed.streams:
-                stream.offer(text, seq)
+                try:
+                    stream.offer(text, seq)
+                except Exception:  # a bug for one socket must not silence the room for the others
+                    log.exception("offering a frame of room %s failed", stream.room_id)
