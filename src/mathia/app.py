@@ -42,6 +42,7 @@ from mathia.rooms.fanout import RoomFeeds
 from mathia.rooms.gateway import gateway
 from mathia.rooms.presence import Presence
 from mathia.runtime import Runtime
+from mathia.tasks import cancel
 from mathia.tenants.controllers import WorkspaceController
 from mathia.tokens import encoding
 from mathia.wallet.controllers import WalletController
@@ -123,9 +124,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         try:
             yield
         finally:
-            if worker is not None:
-                worker.cancel()
-                await asyncio.gather(worker, return_exceptions=True)
+            await cancel(worker)
             await assistant.aclose()
             await presence.aclose()
             await runtime.aclose()

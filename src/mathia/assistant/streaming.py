@@ -42,6 +42,7 @@ from mathia.rooms.models import Message, Room, SenderKind
 from mathia.rooms.realtime import Publisher, notify_user, publish_room
 from mathia.rooms.services import ASSISTANT_NAME, MENTION, message_out, post_message
 from mathia.runtime import Runtime
+from mathia.tasks import cancel
 from mathia.tenants.models import Workspace
 
 log = logging.getLogger(__name__)
@@ -105,10 +106,7 @@ class Assistant:
         self._stop_listener = asyncio.create_task(self._listen_for_stops())
 
     async def aclose(self) -> None:
-        tasks = [*self.running.values(), *([self._stop_listener] if self._stop_listener else [])]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel(*self.running.values(), self._stop_listener)
         await self.deltas.aclose()
         await self.chain.aclose()
 

@@ -3,8 +3,8 @@
 A process subscribes to a room's Redis channel once, however many of its sockets have the room
 open: the room's feed task reads each frame once and puts it on the outbox of every socket
 that has the room open, without waiting for any of them. Each socket's outbox has one writer
-task, which writes its frames in the order they were put. So a frame costs one task wake-up
-per room, not one per socket, and a slow client delays only itself.
+task, which writes its frames in the order they were put, so a slow client delays only itself,
+and a frame is read from Redis and decoded once per process, not once per socket.
 
 Messages (frames with a `seq`) reach each socket in strict seq order, never twice: a frame
 that skips ahead (another process published its later message first) holds the room's frames
@@ -13,7 +13,6 @@ for that socket while the stored messages in between are replayed from the datab
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from typing import Any
@@ -28,6 +27,7 @@ from litestar.exceptions import WebSocketDisconnect
 from mathia.db import session_scope
 from mathia.rooms import services
 from mathia.rooms.realtime import room_channel
+from mathia.tasks import cancel
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +106,7 @@ class Outbox:
 
     async def aclose(self) -> None:
         """Stop writing (the connection is over)."""
-        self._writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._writer
+        await cancel(self._writer)
 
     async def _write(self) -> None:
         try:
@@ -148,10 +146,7 @@ class RoomStream:
         self._catching_up = asyncio.create_task(self._catch_up())
 
     async def stop(self) -> None:
-        if self._catching_up is not None:
-            self._catching_up.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._catching_up
+        await cancel(self._catching_up)
 
     def offer(self, text: str, seq: int | None) -> None:
         if self._held is None:

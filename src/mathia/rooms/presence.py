@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from mathia.rooms.realtime import publish_room
+from mathia.tasks import cancel
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +59,7 @@ class Presence:
         self._heartbeat = asyncio.create_task(self._keep_beating())
 
     async def aclose(self) -> None:
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat
+        await cancel(self._heartbeat)
         with contextlib.suppress(RedisError):
             await self.redis.zadd(ALIVE, {self.process: 0})  # reaped at once: nothing to wait for
 
