@@ -106,6 +106,7 @@ class Seen:
     deltas: dict[tuple[int, str], list[tuple[float, int]]] = field(default_factory=lambda: defaultdict(list))
     tags: dict[str, str] = field(default_factory=dict)  # message_id -> tag
     done: int = 0
+    replayed: int = 0  # answers that arrived as message.new
     errors: list[Any] = field(default_factory=list)
     all_done: asyncio.Event = field(default_factory=asyncio.Event)
     expected: int = 0
@@ -121,8 +122,11 @@ async def read(index: int, connection: Any, seen: Seen) -> None:
             if not frames and (match := TAG.search(text)):
                 seen.tags[frame["message_id"]] = match.group(1)
             frames.append((at, (frames[-1][1] if frames else 0) + len(text)))
-        elif kind == "ai.done":
+        elif kind in ("ai.done", "message.new") and frame["message"]["sender"]["kind"] == "assistant":
+            # An answer ends with its stored message: `ai.done`, or `message.new` when the
+            # server replayed it from the database (frames of two servers crossed).
             seen.done += 1
+            seen.replayed += kind == "message.new"
             if seen.done >= seen.expected:
                 seen.all_done.set()
         elif kind in ("ai.error", "error"):
@@ -167,7 +171,7 @@ async def bench(args: argparse.Namespace, urls: Sequence[str], fake_url: str) ->
         try:
             await asyncio.wait_for(seen.all_done.wait(), timeout)
         except TimeoutError:
-            print(f"only {seen.done} of {seen.expected} ai.done frames arrived in {timeout:.0f} s")
+            print(f"only {seen.done} of {seen.expected} answers ended in {timeout:.0f} s")
         print(f"streaming took {time.perf_counter() - usage.wall:.1f} s; {usage.summary()}")
     finally:
         gc.enable()
@@ -227,6 +231,7 @@ def report(args: argparse.Namespace, seen: Seen, sent: dict[str, float], exchang
     ]
     print(
         f"{len(by_tag)} model requests, {len(seen.deltas)} streams read ({incomplete} incomplete), "
+        f"{seen.replayed} answers replayed as message.new, "
         f"{len(seen.errors)} error frames{f', first {seen.errors[0]}' if seen.errors else ''}"
     )
     for label, values in rows:

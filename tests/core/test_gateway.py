@@ -245,17 +245,20 @@ async def runtime(app_settings: Settings) -> AsyncIterator[Runtime]:
     await runtime.aclose()
 
 
-async def store_unpublished(runtime: Runtime, room_id: str, sender: Member, bodies: list[str]) -> list[Any]:
-    """Messages stored as a process that has not published them yet would leave them."""
+async def store_unpublished(
+    runtime: Runtime, room_id: str, sender: Member | None, bodies: list[str]
+) -> list[Any]:
+    """Messages stored as a process that has not published them yet would leave them: the
+    sender's, or the assistant's answers when `sender` is None."""
+    kind = SenderKind.ASSISTANT if sender is None else SenderKind.USER
+    sender_id = None if sender is None else UUID(sender.user_id)
     async with session_scope(runtime.db) as session:
         room = await session.get_one(Room, UUID(room_id))
         stored = [
-            await services.post_message(
-                session, room=room, body=body, sender_kind=SenderKind.USER, sender_id=UUID(sender.user_id)
-            )
+            await services.post_message(session, room=room, body=body, sender_kind=kind, sender_id=sender_id)
             for body in bodies
         ]
-    return [services.message_out(message, "Ada") for message in stored]
+    return [services.message_out(message, None if sender is None else "Ada") for message in stored]
 
 
 async def test_a_message_published_before_an_earlier_one_waits_for_it(
@@ -276,6 +279,23 @@ async def test_a_message_published_before_an_earlier_one_waits_for_it(
         await b.expect("pong")
     assert [(m["seq"], m["body"]) for m in seen] == [(1, "first"), (2, "second"), (3, "third")]
     assert [f for f in b.frames if f["type"] == "message.new"][3:] == []  # "first" was not sent twice
+
+
+async def test_answers_whose_frames_cross_each_arrive_once(base_url: str, runtime: Runtime) -> None:
+    """Two processes finish answers 1 and 2, and 2's ai.done reaches Redis first: the socket gets
+    answer 1 from the database as a message.new, then 2's ai.done, and drops 1's late ai.done."""
+    _, bob, room = await room_with_two(base_url)
+    async with bob.socket(base_url) as b:
+        await b.subscribe(room)
+        first, second = await store_unpublished(runtime, room, None, ["answer 1", "answer 2"])
+        await publish_room(runtime.redis, UUID(room), {"type": "ai.done", "message": second})
+        await publish_room(runtime.redis, UUID(room), {"type": "ai.done", "message": first})
+        # Frames of a room reach a socket in the order published: after this one, all are in.
+        marker = {"type": "typing", "room_id": room, "user_id": "marker"}
+        await publish_room(runtime.redis, UUID(room), marker)
+        await b.expect(lambda f: f.get("user_id") == "marker")
+    stored = [(f["type"], f["message"]["body"]) for f in b.frames if "message" in f]
+    assert stored == [("message.new", "answer 1"), ("ai.done", "answer 2")]
 
 
 @pytest.fixture(scope="module")

@@ -142,8 +142,9 @@ class RoomStream:
         self._held_size = 0  # characters, bounded like the outbox's
         self._catching_up: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._catching_up = asyncio.create_task(self._catch_up())
+    def start(self, until: int | None = None) -> None:
+        """Replay the stored messages after last_seq (up to `until`), then the held frames."""
+        self._catching_up = asyncio.create_task(self._catch_up(until))
 
     async def stop(self) -> None:
         await cancel(self._catching_up)
@@ -152,8 +153,10 @@ class RoomStream:
         if self._held is None:
             if self._place(text, seq):
                 return
+            assert seq is not None
             self._held = deque()
-            self.start()
+            # Only the messages before this one: it goes out as it came (an ai.done stays one).
+            self.start(until=seq - 1)
         self._held.append((text, seq))
         self._held_size += len(text)
         if self._held_size > self._outbox.limit:  # a busy room, and a replay the client is slow to take
@@ -175,10 +178,10 @@ class RoomStream:
         self._outbox.put(text)
         self.last_seq = seq
 
-    async def _catch_up(self) -> None:
+    async def _catch_up(self, until: int | None) -> None:
         assert self._held is not None
         try:
-            await self._replay()
+            await self._replay(until)
             while self._held:
                 text, seq = self._held.popleft()
                 self._held_size -= len(text)
