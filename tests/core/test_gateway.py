@@ -281,21 +281,45 @@ async def test_a_message_published_before_an_earlier_one_waits_for_it(
     assert [f for f in b.frames if f["type"] == "message.new"][3:] == []  # "first" was not sent twice
 
 
-async def test_answers_whose_frames_cross_each_arrive_once(base_url: str, runtime: Runtime) -> None:
-    """Two processes finish answers 1 and 2, and 2's ai.done reaches Redis first: the socket gets
-    answer 1 from the database as a message.new, then 2's ai.done, and drops 1's late ai.done."""
+async def publish_and_mark(runtime: Runtime, room: str, socket: Socket, frames: list[Any]) -> None:
+    """Publish `frames` to the room, then a marker, and wait for the socket to get the marker:
+    a room's frames reach a socket in the order published, so by then all are in."""
+    for frame in [*frames, {"type": "typing", "room_id": room, "user_id": "marker"}]:
+        await publish_room(runtime.redis, UUID(room), frame)
+    await socket.expect(lambda f: f.get("user_id") == "marker")
+
+
+async def test_answers_whose_frames_cross_each_arrive_as_they_came(base_url: str, runtime: Runtime) -> None:
+    """Two processes finish answers 1 and 2, and 2's ai.done reaches Redis first: the socket holds
+    it (and what follows) until 1's comes, and each answer arrives once, as its ai.done."""
     _, bob, room = await room_with_two(base_url)
     async with bob.socket(base_url) as b:
         await b.subscribe(room)
         first, second = await store_unpublished(runtime, room, None, ["answer 1", "answer 2"])
-        await publish_room(runtime.redis, UUID(room), {"type": "ai.done", "message": second})
-        await publish_room(runtime.redis, UUID(room), {"type": "ai.done", "message": first})
-        # Frames of a room reach a socket in the order published: after this one, all are in.
-        marker = {"type": "typing", "room_id": room, "user_id": "marker"}
-        await publish_room(runtime.redis, UUID(room), marker)
-        await b.expect(lambda f: f.get("user_id") == "marker")
-    stored = [(f["type"], f["message"]["body"]) for f in b.frames if "message" in f]
-    assert stored == [("message.new", "answer 1"), ("ai.done", "answer 2")]
+        between = {"type": "typing", "room_id": room, "user_id": "between"}
+        crossed = [{"type": "ai.done", "message": second}, between, {"type": "ai.done", "message": first}]
+        await publish_and_mark(runtime, room, b, crossed)
+    kept = [f for f in b.frames if f["type"] in ("ai.done", "typing")]
+    assert [f.get("user_id") or f["message"]["body"] for f in kept] == [
+        "answer 1",
+        "answer 2",
+        "between",
+        "marker",
+    ]
+
+
+async def test_a_message_whose_frame_never_comes_is_read_from_the_database(
+    base_url: str, runtime: Runtime
+) -> None:
+    """Message 1 is stored but its process died before publishing it: the socket waits briefly
+    for it, then reads it from the database and sends it before 2."""
+    _, bob, room = await room_with_two(base_url)
+    async with bob.socket(base_url) as b:
+        await b.subscribe(room)
+        _, second = await store_unpublished(runtime, room, None, ["answer 1", "answer 2"])
+        await publish_and_mark(runtime, room, b, [{"type": "ai.done", "message": second}])
+    arrived = [(f["type"], f["message"]["body"]) for f in b.frames if "message" in f]
+    assert arrived == [("message.new", "answer 1"), ("ai.done", "answer 2")]
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ and a frame is read from Redis and decoded once per process, not once per socket
 
 Messages (frames with a `seq`) reach each socket in strict seq order, never twice: a frame
 that skips ahead (another process published its later message first) holds the room's frames
-for that socket while the stored messages in between are replayed from the database."""
+for that socket until the messages in between come, live or else from the database."""
 
 from __future__ import annotations
 
@@ -130,21 +130,29 @@ class Outbox:
 class RoomStream:
     """One room on one socket: puts the room's frames on the socket's outbox, messages in seq
     order and each once. It holds the frames that arrive until `start`, then replays what is
-    stored after `last_seq`, then sends the held frames, then goes live."""
+    stored after `last_seq`, then sends the held frames, then goes live.
+
+    A live message that skips ahead (another process published a later message first) holds
+    the room's frames while the messages before it are awaited: live for up to `GAP_WAIT`,
+    then from the database. Each missing message that comes live in time goes out as it came
+    (an answer's `ai.done` stays one) at no database read."""
+
+    GAP_WAIT = 0.1  # seconds: frames of two busy processes cross by a few milliseconds
 
     def __init__(self, room_id: UUID, outbox: Outbox, db: SQLAlchemyAsyncConfig) -> None:
         self.room_id = room_id
         self.last_seq = 0
         self._outbox = outbox
         self._db = db
-        # Frames that arrived while stored messages were being replayed; None once live.
+        # Frames that arrived while stored messages were awaited or replayed; None once live.
         self._held: deque[tuple[str, int | None]] | None = deque()
         self._held_size = 0  # characters, bounded like the outbox's
+        self._gap: asyncio.Future[None] | None = None  # pending while a gap is awaited live
         self._catching_up: asyncio.Task[None] | None = None
 
-    def start(self, until: int | None = None) -> None:
-        """Replay the stored messages after last_seq (up to `until`), then the held frames."""
-        self._catching_up = asyncio.create_task(self._catch_up(until))
+    def start(self) -> None:
+        """Replay the stored messages after last_seq, then the held frames."""
+        self._catching_up = asyncio.create_task(self._catch_up(replay=True))
 
     async def stop(self) -> None:
         await cancel(self._catching_up)
@@ -153,10 +161,16 @@ class RoomStream:
         if self._held is None:
             if self._place(text, seq):
                 return
-            assert seq is not None
             self._held = deque()
-            # Only the messages before this one: it goes out as it came (an ai.done stays one).
-            self.start(until=seq - 1)
+            self._gap = asyncio.get_running_loop().create_future()
+            self._catching_up = asyncio.create_task(self._catch_up(replay=False))
+        elif self._gap is not None and seq is not None and seq <= self.last_seq + 1:
+            self._place(text, seq)  # a missing message came live (or a late copy, dropped)
+            self._place_held()
+            if not self._held:
+                self._gap.set_result(None)
+                self._gap = None
+            return
         self._held.append((text, seq))
         self._held_size += len(text)
         if self._held_size > self._outbox.limit:  # a busy room, and a replay the client is slow to take
@@ -174,14 +188,26 @@ class RoomStream:
             self._put_message(text, seq)
         return True  # a seq at or below last_seq was sent already
 
+    def _place_held(self) -> None:
+        """Put the held frames on the outbox, in order, up to the first that skips ahead."""
+        assert self._held is not None
+        while self._held and self._place(*self._held[0]):
+            text, _ = self._held.popleft()
+            self._held_size -= len(text)
+
     def _put_message(self, text: str, seq: int) -> None:
         self._outbox.put(text)
         self.last_seq = seq
 
-    async def _catch_up(self, until: int | None) -> None:
+    async def _catch_up(self, *, replay: bool) -> None:
         assert self._held is not None
         try:
-            await self._replay(until)
+            if replay:
+                await self._replay()
+            else:
+                assert self._gap is not None
+                await asyncio.wait({self._gap}, timeout=self.GAP_WAIT)
+                self._gap = None  # from here on, what is still missing comes from the database
             while self._held:
                 text, seq = self._held.popleft()
                 self._held_size -= len(text)
