@@ -124,7 +124,7 @@ async def read(index: int, connection: Any, seen: Seen) -> None:
             frames.append((at, (frames[-1][1] if frames else 0) + len(text)))
         elif kind in ("ai.done", "message.new") and frame["message"]["sender"]["kind"] == "assistant":
             # An answer ends with its stored message: `ai.done`, or `message.new` when the
-            # server replayed it from the database (frames of two servers crossed).
+            # server read it from the database (its frame came over 0.1 s after a later one's).
             seen.done += 1
             seen.replayed += kind == "message.new"
             if seen.done >= seen.expected:
