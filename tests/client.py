@@ -79,10 +79,10 @@ class Socket:
     async def __aenter__(self) -> Socket:
         sock = None
         if self.receive_buffer is not None:
-            host, port = urlsplit(self.url).hostname, urlsplit(self.url).port
+            address = urlsplit(self.url)
             sock = socket.socket()
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.receive_buffer)  # before connecting
-            await asyncio.get_running_loop().sock_connect(sock, (host, port))
+            await asyncio.get_running_loop().sock_connect(sock, (address.hostname, address.port))
         self.connection = await websockets.connect(self.url, max_size=None, sock=sock)
         return self
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from mathia.rooms.presence import ALIVE, Presence, presence_frame
+from mathia.rooms.presence import ALIVE, Presence, _room_key, _rooms_of, presence_frame
 from mathia.rooms.realtime import room_channel
 
 
@@ -26,9 +26,7 @@ async def reaped(redis: Redis, cut_off: Presence, other: Presence) -> None:
 async def forgotten(redis: Redis, cut_off: Presence, other: Presence) -> None:
     """Redis restarted without its data (as far as this process is concerned)."""
     await redis.zrem(ALIVE, cut_off.process)
-    await redis.delete(f"mathia:presence:rooms:{cut_off.process}")
-    for room in cut_off.sockets:
-        await redis.delete(f"mathia:presence:{room}")
+    await redis.delete(_rooms_of(cut_off.process), *(_room_key(room) for room in cut_off.sockets))
 
 
 @pytest.mark.parametrize("outage", [reaped, forgotten])

@@ -208,13 +208,14 @@ class RoomStream:
                 assert self._gap is not None
                 await asyncio.wait({self._gap}, timeout=self.GAP_WAIT)
                 self._gap = None  # from here on, what is still missing comes from the database
-            while self._held:
+            self._place_held()
+            while self._held:  # the first held frame is a message that skips ahead: read its gap
                 text, seq = self._held.popleft()
                 self._held_size -= len(text)
-                if not self._place(text, seq):
-                    assert seq is not None
-                    await self._replay(until=seq - 1)
-                    self._put_message(text, seq)
+                assert seq is not None
+                await self._replay(until=seq - 1)
+                self._put_message(text, seq)
+                self._place_held()
             self._held = None
         except Exception:
             log.exception("replaying room %s failed", self.room_id)
