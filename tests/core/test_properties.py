@@ -19,8 +19,9 @@ from mathia.rooms.models import Room, SenderKind
 from mathia.rooms.schemas import SendMessage, Subscribe
 from mathia.tenants.models import Workspace
 
+# What JSON can hold (json.dumps writes NaN and infinities, which are not JSON).
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
     max_leaves=12,
 )
