@@ -24,7 +24,7 @@ from mathia.connectors.testing import serve
 from mathia.db import session_scope
 from mathia.rooms import services
 from mathia.rooms.models import Room, SenderKind
-from mathia.rooms.realtime import publish_room
+from mathia.rooms.realtime import Publisher, publish_room
 from mathia.runtime import Runtime
 from tests.client import Member, Socket, sign_up
 
@@ -279,6 +279,24 @@ async def test_a_message_published_before_an_earlier_one_waits_for_it(
         await b.expect("pong")
     assert [(m["seq"], m["body"]) for m in seen] == [(1, "first"), (2, "second"), (3, "third")]
     assert [f for f in b.frames if f["type"] == "message.new"][3:] == []  # "first" was not sent twice
+
+
+async def test_a_gap_filled_within_one_read_of_redis_closes_nothing(base_url: str, runtime: Runtime) -> None:
+    """Message 2 and then message 1 published in one pipeline reach the room's feed back to back:
+    the gap closes before the socket has begun to wait for it, and both go out in order."""
+    ada, bob, room = await room_with_two(base_url)
+    async with bob.socket(base_url) as b:
+        await b.subscribe(room)
+        first, second = await store_unpublished(runtime, room, ada, ["first", "second"])
+        publisher = Publisher(runtime.redis)  # frames queued together go in one pipeline
+        await asyncio.gather(
+            *(
+                publisher.publish_room(UUID(room), {"type": "message.new", "message": m})
+                for m in (second, first)
+            )
+        )
+        await publish_and_mark(runtime, room, b, [])
+    assert [f["message"]["body"] for f in b.frames if f["type"] == "message.new"] == ["first", "second"]
 
 
 async def publish_and_mark(runtime: Runtime, room: str, socket: Socket, frames: list[Any]) -> None:

@@ -152,7 +152,7 @@ class RoomStream:
 
     def start(self) -> None:
         """Replay the stored messages after last_seq, then the held frames."""
-        self._catching_up = asyncio.create_task(self._catch_up(replay=True))
+        self._catching_up = asyncio.create_task(self._catch_up(None))
 
     async def stop(self) -> None:
         await cancel(self._catching_up)
@@ -163,7 +163,7 @@ class RoomStream:
                 return
             self._held = deque()
             self._gap = asyncio.get_running_loop().create_future()
-            self._catching_up = asyncio.create_task(self._catch_up(replay=False))
+            self._catching_up = asyncio.create_task(self._catch_up(self._gap))
         elif self._gap is not None and seq is not None and seq <= self.last_seq + 1:
             self._place(text, seq)  # a missing message came live (or a late copy, dropped)
             self._place_held()
@@ -199,14 +199,15 @@ class RoomStream:
         self._outbox.put(text)
         self.last_seq = seq
 
-    async def _catch_up(self, *, replay: bool) -> None:
+    async def _catch_up(self, gap: asyncio.Future[None] | None) -> None:
+        """Replay from last_seq (no `gap`), or wait for `gap`, which may be filled already: the
+        missing frame can come right behind the one that skipped ahead, before this task runs."""
         assert self._held is not None
         try:
-            if replay:
+            if gap is None:
                 await self._replay()
             else:
-                assert self._gap is not None
-                await asyncio.wait({self._gap}, timeout=self.GAP_WAIT)
+                await asyncio.wait({gap}, timeout=self.GAP_WAIT)
                 self._gap = None  # from here on, what is still missing comes from the database
             self._place_held()
             while self._held:  # the first held frame is a message that skips ahead: read its gap
