@@ -116,8 +116,8 @@ def app_settings(postgres_url: str, redis_url: str, tmp_path_factory: pytest.Tem
 def base_url(app_settings: Settings) -> Iterator[str]:
     """The app, served by uvicorn on loopback against the session's PostgreSQL and Redis."""
     from mathia.app import create_app
-    from mathia.cli import WS_MAX_FRAME
+    from mathia.cli import WEBSOCKET_OPTIONS
     from mathia.connectors.testing import serve
 
-    with serve(create_app(app_settings), ws_max_size=WS_MAX_FRAME) as url:
+    with serve(create_app(app_settings), **WEBSOCKET_OPTIONS) as url:
         yield url

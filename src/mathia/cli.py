@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 from contextlib import ExitStack
+from typing import Any
 
 import click
 import msgspec
@@ -20,9 +21,15 @@ from mathia.wallet.cli import wallet
 # generation (CPython's default is 10): every 11 to 24 minutes with 50 answers streaming.
 FULL_COLLECTION_EVERY = 1000
 
-# Frames above the app's own limit still reach it (and get a `too_large` error frame);
-# only frames past this transport limit close the socket.
-WS_MAX_FRAME = 16 * 1024 * 1024
+# How uvicorn serves the app's WebSockets: in `serve`, and in the tests that run the app. (Its
+# `auto` protocol is already websockets' sans-I/O one, the cheaper per frame: bench/ws_send.py.)
+WEBSOCKET_OPTIONS: dict[str, Any] = {
+    # Frames above the app's own limit still reach it (and get a `too_large` error frame);
+    # only frames past this transport limit close the socket.
+    "ws_max_size": 16 * 1024 * 1024,
+    # Chat frames are small; compressing each one per socket cost ~11 % of fan-out CPU.
+    "ws_per_message_deflate": False,
+}
 
 
 @click.group()
@@ -64,11 +71,9 @@ def serve(host: str, port: int) -> None:
             app,
             host=host,
             port=port,
-            ws_max_size=WS_MAX_FRAME,
-            # Chat frames are small; compressing each one per socket cost ~11 % of fan-out CPU.
-            ws_per_message_deflate=False,
             log_level="info",
             lifespan="on",
+            **WEBSOCKET_OPTIONS,
         )
 
 

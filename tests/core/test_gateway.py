@@ -18,7 +18,7 @@ import pytest
 import websockets
 
 from mathia.app import create_app
-from mathia.cli import WS_MAX_FRAME
+from mathia.cli import WEBSOCKET_OPTIONS
 from mathia.config import Settings
 from mathia.connectors.testing import serve
 from mathia.db import session_scope
@@ -344,7 +344,7 @@ async def test_a_message_whose_frame_never_comes_is_read_from_the_database(
 def small_backlog_url(app_settings: Settings) -> Iterator[str]:
     """A server that closes a socket once 200,000 characters of frames wait for it."""
     settings = msgspec.structs.replace(app_settings, ws_backlog_limit=200_000)
-    with serve(create_app(settings), ws_max_size=WS_MAX_FRAME) as url:
+    with serve(create_app(settings), **WEBSOCKET_OPTIONS) as url:
         yield url
 
 

@@ -13,7 +13,7 @@ import pytest
 from redis.asyncio import Redis
 
 from mathia.app import create_app
-from mathia.cli import WS_MAX_FRAME
+from mathia.cli import WEBSOCKET_OPTIONS
 from mathia.config import Settings
 from mathia.connectors.testing import serve
 from mathia.jobs import QUEUE_NAME
@@ -35,7 +35,7 @@ def settings(app_settings: Settings) -> Settings:
 
 @pytest.fixture(scope="module")
 def url(settings: Settings) -> Iterator[str]:
-    with serve(create_app(settings), ws_max_size=WS_MAX_FRAME) as url:
+    with serve(create_app(settings), **WEBSOCKET_OPTIONS) as url:
         yield url
 
 
@@ -197,7 +197,7 @@ async def test_a_model_sets_a_reminder_through_the_tool(settings: Settings, queu
     fake = FakeAnthropic()
     with fake.running() as fake_url:
         model = msgspec.structs.replace(settings, anthropic_api_key=fake.api_key, anthropic_base_url=fake_url)
-        with serve(create_app(model), ws_max_size=WS_MAX_FRAME) as url:
+        with serve(create_app(model), **WEBSOCKET_OPTIONS) as url:
             ada, room = await in_berlin(url)
             call = ToolUse(CREATE, {"text": "remind me to call John in 10 minutes"})
             fake.script(

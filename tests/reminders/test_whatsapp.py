@@ -15,7 +15,7 @@ from mathia_whatsapp.fake import FakeWhatsApp
 from redis.asyncio import Redis
 
 from mathia.app import create_app
-from mathia.cli import WS_MAX_FRAME
+from mathia.cli import WEBSOCKET_OPTIONS
 from mathia.config import Settings
 from mathia.connectors.testing import serve
 from mathia.connectors.testing import serve as serve_provider
@@ -36,7 +36,7 @@ def settings(app_settings: Settings) -> Settings:
 
 @pytest.fixture(scope="module")
 def url(settings: Settings) -> Iterator[str]:
-    with serve(create_app(settings), ws_max_size=WS_MAX_FRAME) as url:
+    with serve(create_app(settings), **WEBSOCKET_OPTIONS) as url:
         yield url
 
 
