@@ -234,15 +234,37 @@ async def test_error_event_mid_stream_keeps_the_partial_text(
     assert fake_openai.exchanges == []
 
 
-async def test_error_event_before_any_text_is_retried(
-    claude: AnthropicProvider, fake_anthropic: fa.FakeAnthropic
+@pytest.mark.parametrize(
+    "failure",
+    [Reply(chunks=["lost"], error_after=0), Reply(chunks=["lost"], cut_after=0)],
+    ids=["error event", "connection dropped"],
+)
+async def test_a_failure_before_any_text_is_retried(
+    claude: AnthropicProvider, fake_anthropic: fa.FakeAnthropic, failure: Reply
 ) -> None:
-    fake_anthropic.script(Reply(chunks=["lost"], error_after=0), Reply(chunks=["second", " try"]))
+    fake_anthropic.script(failure, Reply(chunks=["second", " try"]))
 
     events = await collect(chain(claude).stream(REQUEST))
 
     assert text_of(events) == "second try"
     assert len(fake_anthropic.exchanges) == 2
+
+
+async def test_a_connection_dropped_mid_body_keeps_the_partial_text(
+    claude: AnthropicProvider,
+    compatible: OpenAICompatibleProvider,
+    fake_anthropic: fa.FakeAnthropic,
+    fake_openai: fo.FakeOpenAI,
+) -> None:
+    fake_anthropic.script(Reply(chunks=["One", " two", " three"], cut_after=2))
+
+    with pytest.raises(StreamInterrupted) as caught:
+        await collect(chain(claude, compatible).stream(REQUEST))
+
+    assert caught.value.partial_text == "One two"
+    assert caught.value.cause.retryable
+    assert len(fake_anthropic.exchanges) == 1
+    assert fake_openai.exchanges == []
 
 
 async def test_stall_before_first_token_times_out_and_falls_back(
@@ -478,6 +500,18 @@ async def test_compatible_error_mid_stream_keeps_the_partial_text(
 
     assert caught.value.partial_text == "Half an answer"
     assert "Upstream provider failed" in str(caught.value.cause)
+
+
+async def test_compatible_connection_dropped_mid_body_keeps_the_partial_text(
+    compatible: OpenAICompatibleProvider, fake_openai: fo.FakeOpenAI
+) -> None:
+    fake_openai.script(Reply(chunks=["Half", " an", " answer"], cut_after=2))
+
+    with pytest.raises(StreamInterrupted) as caught:
+        await collect(chain(compatible).stream(REQUEST))
+
+    assert caught.value.partial_text == "Half an"
+    assert caught.value.cause.retryable
 
 
 async def test_compatible_503_is_retried(

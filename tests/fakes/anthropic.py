@@ -209,6 +209,8 @@ async def _stream(exchange: Exchange, reply: Reply) -> AsyncIterator[bytes]:
                     exchange.finished = True
                     yield _frame({"type": "error", "error": error})
                     return
+                if sent == reply.cut_after:
+                    raise ConnectionAbortedError("the fake drops the connection mid-body")
                 if reply.pace:
                     await asyncio.sleep(reply.pace)
                 exchange.sent_token()

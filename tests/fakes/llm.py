@@ -42,7 +42,8 @@ class Reply:
 
     `pace` is the pause before each text delta; `stall` a pause after the stream
     opened, before any content; `error_after` sends the API's mid-stream error
-    after that many text deltas and ends the stream.
+    after that many text deltas and ends the stream; `cut_after` drops the connection
+    there instead, in the middle of the body, as a failing network or proxy does.
     """
 
     chunks: Sequence[str] = ("Hello", " from", " the", " fake", " model", ".")
@@ -51,6 +52,7 @@ class Reply:
     tool_calls: Sequence[ToolUse] = ()
     stop_reason: str | None = None
     error_after: int | None = None
+    cut_after: int | None = None
 
     @classmethod
     def long(cls, words: int = 400, pace: float = 0.0) -> Reply:

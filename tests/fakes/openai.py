@@ -157,6 +157,8 @@ async def _stream(exchange: Exchange, reply: Reply) -> AsyncIterator[bytes]:
                     {"content": ""}, "error", error={"code": 502, "message": "Upstream provider failed"}
                 )
                 return
+            if sent == reply.cut_after:
+                raise ConnectionAbortedError("the fake drops the connection mid-body")
             if reply.pace:
                 await asyncio.sleep(reply.pace)
             exchange.sent_token()

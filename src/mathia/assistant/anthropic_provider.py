@@ -14,7 +14,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 import anthropic
-import httpx
+import httpx2
 import msgspec
 from anthropic import AsyncAnthropic, Timeout, omit
 
@@ -86,7 +86,7 @@ class AnthropicProvider:
             raise _status_error(exc) from exc
         except anthropic.APIConnectionError as exc:  # APITimeoutError included
             raise ProviderError(self.name, str(exc) or type(exc).__name__, retryable=True) from exc
-        except httpx.TransportError as exc:  # the body's stream broke after the headers came
+        except httpx2.TransportError as exc:  # the body broke after the headers (SDK 2.x: httpx2)
             raise ProviderError(self.name, f"connection failed: {exc!r}", retryable=True) from exc
         except msgspec.DecodeError as exc:
             raise ProviderError(self.name, f"unreadable stream event: {exc}", retryable=True) from exc
