@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import secrets
 import time
 
 from redis.asyncio import Redis
@@ -65,7 +66,7 @@ async def whole_path(url: str, count: int, batch: int) -> None:
         {},
         database_url=url,
         redis_url=REDIS,
-        secret_key="bench",
+        secret_key=secrets.token_urlsafe(32),
         moderation_batch_size=batch,
         moderation_interval=1,
         # Nobody is muted: every flag stays counted, which is the slower path.

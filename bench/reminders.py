@@ -44,6 +44,7 @@ from mathia.tenants.models import Membership, Role, Workspace
 
 SERVER = os.environ.get("MATHIA_BENCH_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REDIS = os.environ.get("MATHIA_BENCH_REDIS", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0] + "/13"
+SECRET_KEY = secrets.token_urlsafe(32)  # the workers' and this process's, which must agree
 USERS = 50  # reminders are spread over this many people, each in a room of their own
 LEAD_SECONDS = 5.0  # from the end of scheduling to the first due time
 
@@ -63,7 +64,7 @@ def scratch_database() -> Iterator[str]:
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     try:
         url = SERVER.rsplit("/", 1)[0] + f"/{name}"
-        upgrade(Settings.from_env({}, database_url=url, secret_key="bench"))
+        upgrade(Settings.from_env({}, database_url=url, secret_key=SECRET_KEY))
         yield url
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -95,7 +96,7 @@ async def people_and_rooms(settings: Settings, count: int) -> list[tuple[UUID, R
 @asynccontextmanager
 async def workers(settings: Settings, count: int) -> AsyncIterator[None]:
     env = {**os.environ, "DATABASE_URL": str(settings.database_url), "REDIS_URL": REDIS}
-    env["MATHIA_SECRET_KEY"] = "bench"
+    env["MATHIA_SECRET_KEY"] = SECRET_KEY
     processes = [
         await asyncio.create_subprocess_exec(sys.executable, "-m", "mathia", "worker", env=env)
         for _ in range(count)
@@ -134,7 +135,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def bench(url: str, count: int, spread: float, worker_count: int) -> None:
-    settings = Settings.from_env({}, database_url=url, redis_url=REDIS, secret_key="bench")
+    settings = Settings.from_env({}, database_url=url, redis_url=REDIS, secret_key=SECRET_KEY)
     redis = Redis.from_url(REDIS)
     await redis.flushdb()
     pairs = await people_and_rooms(settings, USERS)

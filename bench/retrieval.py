@@ -44,6 +44,7 @@ from mathia.memory.search import retrieve, vector_literal
 from mathia.rooms.models import Room
 from mathia.tenants.models import Workspace
 
+SECRET_KEY = secrets.token_urlsafe(32)  # settings need one; nothing here is signed
 SERVER = os.environ.get("MATHIA_BENCH_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 CORPUS = Path(__file__).parents[1] / "tests" / "memory" / "corpus"
 CHUNKS_PER_DOCUMENT = 50
@@ -175,7 +176,7 @@ async def embed_all(session: AsyncSession, embedder: HashingEmbedder) -> None:
 async def measure(
     url: str, label: str, args: argparse.Namespace, embedder: HashingEmbedder | None = None
 ) -> list[str]:
-    engine = database_config(Settings.from_env({}, database_url=url, secret_key="bench")).get_engine()
+    engine = database_config(Settings.from_env({}, database_url=url, secret_key=SECRET_KEY)).get_engine()
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     text = Text(random.Random(7))
     started = time.perf_counter()
@@ -246,7 +247,7 @@ async def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
 
     with tempfile.TemporaryDirectory() as folder:
-        settings = Settings.from_env({}, data_dir=Path(folder), secret_key="bench")
+        settings = Settings.from_env({}, data_dir=Path(folder), secret_key=SECRET_KEY)
         await asyncio.to_thread(upgrade, settings)
         print(*await measure(settings.sqlalchemy_url, "SQLite (FTS5)", args), sep="\n", flush=True)
 
@@ -256,7 +257,7 @@ async def main() -> None:
     await connection.execute(f'CREATE DATABASE "{name}"')
     url = SERVER.rsplit("/", 1)[0] + f"/{name}"
     try:
-        await asyncio.to_thread(upgrade, Settings.from_env({}, database_url=url, secret_key="bench"))
+        await asyncio.to_thread(upgrade, Settings.from_env({}, database_url=url, secret_key=SECRET_KEY))
         print(*await measure(url, "PostgreSQL (tsvector + GIN)", args), sep="\n", flush=True)
     finally:
         await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -269,7 +270,7 @@ async def main() -> None:
         try:
             server.psql("CREATE DATABASE bench")
             url = server.get_uri("bench").replace("postgresql://", "postgresql+asyncpg://", 1)
-            await asyncio.to_thread(upgrade, Settings.from_env({}, database_url=url, secret_key="bench"))
+            await asyncio.to_thread(upgrade, Settings.from_env({}, database_url=url, secret_key=SECRET_KEY))
             label = f"PostgreSQL 16 + pgvector ({args.dimensions} dimensions, exact search)"
             print(*await measure(url, label, args, HashingEmbedder(args.dimensions)), sep="\n", flush=True)
         finally:

@@ -198,7 +198,7 @@ def main() -> None:
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     try:
         url = SERVER.rsplit("/", 1)[0] + f"/{name}"
-        upgrade(Settings.from_env({}, database_url=url, secret_key="bench"))
+        upgrade(Settings.from_env({}, database_url=url, secret_key=secrets.token_urlsafe(32)))
         asyncio.run(bench(url, args.clients, args.seconds, args.accounts))
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

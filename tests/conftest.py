@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from mathia.config import Settings
 from mathia.db import database_config
 from mathia.db.migrations import upgrade
+from tests import SECRET_KEY
 from tests.services import POSTGRES_URL, REDIS_URL, require
 
 # Two shared cores: timing-based health checks would fail on load, not on bugs.
@@ -39,7 +40,7 @@ def postgres_url() -> Iterator[str]:
 
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
-    upgrade(Settings.from_env({}, database_url=url, secret_key="test"))
+    upgrade(Settings.from_env({}, database_url=url, secret_key=SECRET_KEY))
     yield url
     asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
@@ -54,7 +55,7 @@ def pgvector_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         server.psql("CREATE DATABASE mathia")
         url = server.get_uri("mathia").replace("postgresql://", "postgresql+asyncpg://", 1)
-        upgrade(Settings.from_env({}, database_url=url, secret_key="test"))
+        upgrade(Settings.from_env({}, database_url=url, secret_key=SECRET_KEY))
         yield url
     finally:
         server.cleanup()
@@ -64,7 +65,7 @@ def pgvector_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A migrated SQLite database file for this test session."""
     data_dir: Path = tmp_path_factory.mktemp("sqlite")
-    settings = Settings.from_env({}, data_dir=data_dir, secret_key="test")
+    settings = Settings.from_env({}, data_dir=data_dir, secret_key=SECRET_KEY)
     upgrade(settings)
     return settings.sqlalchemy_url
 
@@ -77,7 +78,9 @@ def database_url(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = database_config(Settings.from_env({}, database_url=database_url, secret_key="test")).get_engine()
+    engine = database_config(
+        Settings.from_env({}, database_url=database_url, secret_key=SECRET_KEY)
+    ).get_engine()
     yield engine
     await engine.dispose()
 

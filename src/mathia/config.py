@@ -22,6 +22,10 @@ _ENV_NAMES = {
     "anthropic_base_url": "ANTHROPIC_BASE_URL",
 }
 
+# RFC 7518 (section 3.2) wants an HS256 key of at least 256 bits: a short key can be guessed
+# offline from any one token, and then every token forged.
+MIN_SECRET_BYTES = 32
+
 
 class Settings(msgspec.Struct, kw_only=True, frozen=True):
     data_dir: Path = Path(".mathia")
@@ -139,6 +143,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             raise SystemExit(f"invalid configuration: {exc}") from None
         if not settings.secret_key:
             settings = msgspec.structs.replace(settings, secret_key=_data_dir_secret(settings.data_dir))
+        elif len(settings.secret_key.encode()) < MIN_SECRET_BYTES:
+            raise SystemExit(
+                f"invalid configuration: MATHIA_SECRET_KEY has {len(settings.secret_key.encode())} bytes; "
+                f"it signs access tokens and needs at least {MIN_SECRET_BYTES}: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(48))' makes one"
+            )
         return settings
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mathia.actions import router
 from mathia.config import Settings
 from mathia.connectors.services import build_runtime, configure
+from tests import SECRET_KEY
 from tests.actions.conftest import RecordingDelivery, Team
 from tests.connectors import installing
 
@@ -25,7 +26,7 @@ async def test_separately_installed_plugin_runs(
 ) -> None:
     installing.install(monkeypatch, tmp_path, "mathia_hello", "hello", installing.HELLO)
     installing.install(monkeypatch, tmp_path / "broken", "mathia_broken", "broken", installing.BROKEN_IMPORT)
-    settings = Settings.from_env({}, secret_key=secrets.token_hex(8))
+    settings = Settings.from_env({}, secret_key=SECRET_KEY)
     async with httpx.AsyncClient() as http:
         runtime = build_runtime(settings, redis, http, RecordingDelivery())
         assert runtime.registry.plugins["hello"].version == "0.3.0"
@@ -54,7 +55,7 @@ async def test_separately_installed_plugin_runs(
 
 
 async def test_plugins_setting_restricts_loading(redis: Redis) -> None:
-    settings = Settings.from_env({"MATHIA_PLUGINS": "weather"}, secret_key="x")
+    settings = Settings.from_env({"MATHIA_PLUGINS": "weather"}, secret_key=SECRET_KEY)
     async with httpx.AsyncClient() as http:
         runtime = build_runtime(settings, redis, http, RecordingDelivery())
     assert set(runtime.registry.plugins) == {"builtin", "weather"}

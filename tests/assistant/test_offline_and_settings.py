@@ -19,6 +19,7 @@ from mathia.assistant.providers import (
     ToolResult,
 )
 from mathia.config import Settings
+from tests import SECRET_KEY
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.llm import Reply
 
@@ -89,23 +90,28 @@ async def test_settings_pick_the_providers_offline_always_last() -> None:
         "MATHIA_OPENAI_API_KEY": "o",
     }
     async with httpx.AsyncClient() as client:
-        assert names(Settings.from_env({}, secret_key="t"), client) == ["offline"]
-        assert names(Settings.from_env({"ANTHROPIC_API_KEY": "a"}, secret_key="t"), client) == [
+        assert names(Settings.from_env({}, secret_key=SECRET_KEY), client) == ["offline"]
+        assert names(Settings.from_env({"ANTHROPIC_API_KEY": "a"}, secret_key=SECRET_KEY), client) == [
             "anthropic",
             "offline",
         ]
         # A base URL without a key is not a configured provider.
         assert names(
-            Settings.from_env({"MATHIA_OPENAI_BASE_URL": "http://x/v1"}, secret_key="t"), client
+            Settings.from_env({"MATHIA_OPENAI_BASE_URL": "http://x/v1"}, secret_key=SECRET_KEY), client
         ) == ["offline"]
-        assert names(Settings.from_env(both, secret_key="t"), client) == ["anthropic", "openai", "offline"]
+        assert names(Settings.from_env(both, secret_key=SECRET_KEY), client) == [
+            "anthropic",
+            "openai",
+            "offline",
+        ]
         reordered = Settings.from_env(
-            {**both, "MATHIA_AI_PROVIDER_ORDER": "openai, anthropic"}, secret_key="t"
+            {**both, "MATHIA_AI_PROVIDER_ORDER": "openai, anthropic"}, secret_key=SECRET_KEY
         )
         assert names(reordered, client) == ["openai", "anthropic", "offline"]
         with pytest.raises(ValueError, match="ai_provider_order: unknown provider"):
             build_chain(
-                Settings.from_env({"MATHIA_AI_PROVIDER_ORDER": "gemini"}, secret_key="t"), http_client=client
+                Settings.from_env({"MATHIA_AI_PROVIDER_ORDER": "gemini"}, secret_key=SECRET_KEY),
+                http_client=client,
             )
 
 
@@ -119,7 +125,7 @@ async def test_a_chain_from_settings_reaches_the_configured_anthropic(
             "MATHIA_ANTHROPIC_MODEL": "claude-configured",
             "MATHIA_AI_MAX_TOKENS": "77",
         },
-        secret_key="t",
+        secret_key=SECRET_KEY,
     )
     fake_anthropic.script(Reply(chunks=["configured"]))
     async with httpx.AsyncClient() as client:
@@ -138,4 +144,4 @@ def test_the_default_model_is_not_one_the_sdk_calls_retired() -> None:
     # The SDK warns, and the API will refuse, once a model passes its end-of-life date.
     from anthropic.resources.messages.messages import DEPRECATED_MODELS
 
-    assert Settings.from_env({}, secret_key="t").anthropic_model not in DEPRECATED_MODELS
+    assert Settings.from_env({}, secret_key=SECRET_KEY).anthropic_model not in DEPRECATED_MODELS

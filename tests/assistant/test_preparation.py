@@ -17,6 +17,7 @@ from mathia.errors import InsufficientCredits
 from mathia.rooms.models import Message, Room
 from mathia.runtime import Runtime
 from mathia.tokens import encoding
+from tests import SECRET_KEY
 
 
 async def test_no_more_mentions_are_prepared_at_once_than_the_setting_allows(app_settings: Settings) -> None:
@@ -49,7 +50,7 @@ async def test_no_more_mentions_are_prepared_at_once_than_the_setting_allows(app
 
 def test_the_cap_must_let_at_least_one_mention_through() -> None:
     with pytest.raises(SystemExit, match="ai_concurrent_preparations"):
-        Settings.from_env({"MATHIA_AI_CONCURRENT_PREPARATIONS": "0"}, secret_key="t")
+        Settings.from_env({"MATHIA_AI_CONCURRENT_PREPARATIONS": "0"}, secret_key=SECRET_KEY)
 
 
 def test_the_app_builds_the_tokenizer_before_the_first_mention(app_settings: Settings) -> None:

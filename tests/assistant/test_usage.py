@@ -19,6 +19,7 @@ from mathia.config import Settings
 from mathia.db import database_config, session_scope
 from mathia.errors import InvalidInput, RateLimited
 from mathia.tenants.models import Workspace
+from tests import SECRET_KEY
 from tests.client import sign_up
 
 DAY1 = dt.date(2026, 3, 1)
@@ -156,7 +157,7 @@ async def test_usage_endpoint_is_for_admins_of_the_workspace(base_url: str, app_
 
 async def test_ai_rate_limits_per_user_and_per_workspace(redis: Redis) -> None:
     settings = Settings.from_env(
-        {}, secret_key="t", ai_user_rate_limit=3, ai_workspace_rate_limit=5, ai_rate_window=60
+        {}, secret_key=SECRET_KEY, ai_user_rate_limit=3, ai_workspace_rate_limit=5, ai_rate_window=60
     )
     space, ada, bob, cy = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 
@@ -179,7 +180,7 @@ async def test_ai_rate_limits_per_user_and_per_workspace(redis: Redis) -> None:
 
 
 async def test_enforcing_the_limit_raises_a_rate_limited_error(redis: Redis) -> None:
-    settings = Settings.from_env({}, secret_key="t", ai_user_rate_limit=1, ai_rate_window=30)
+    settings = Settings.from_env({}, secret_key=SECRET_KEY, ai_user_rate_limit=1, ai_rate_window=30)
     space, ada = uuid.uuid4(), uuid.uuid4()
 
     await enforce_ai_rate_limit(redis, settings, workspace_id=space, user_id=ada)

@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from mathia.connectors.cli import plugins
+from tests import SECRET_KEY
 from tests.connectors import installing
 
 
@@ -33,9 +34,9 @@ def test_rotate_keys(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from mathia.config import Settings
     from mathia.db.migrations import upgrade
 
-    upgrade(Settings.from_env({}, data_dir=tmp_path, secret_key="k"))
+    upgrade(Settings.from_env({}, data_dir=tmp_path, secret_key=SECRET_KEY))
     monkeypatch.setenv("MATHIA_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("MATHIA_SECRET_KEY", "k")
+    monkeypatch.setenv("MATHIA_SECRET_KEY", SECRET_KEY)
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.setenv("MATHIA_CONNECTOR_KEYS", Fernet.generate_key().decode())
     result = CliRunner().invoke(plugins, ["rotate-keys"])

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import httpx
 import jwt
 import msgspec
+import pytest
 
 from mathia.config import Settings
 from tests.client import sign_up
@@ -103,7 +105,7 @@ async def test_bad_access_tokens_are_refused(base_url: str, app_settings: Settin
     )
     forged = jwt.encode(
         {"sub": ada.user_id, "typ": "access", "exp": now + dt.timedelta(minutes=5)},
-        "not-the-key",
+        "another key, as long as the app's own",
         algorithm="HS256",
     )
     wrong_type = jwt.encode(
@@ -116,6 +118,14 @@ async def test_bad_access_tokens_are_refused(base_url: str, app_settings: Settin
             response = await http.get("/api/me", headers={"Authorization": f"Bearer {token}"})
             assert response.status_code == 401, token
         assert (await http.get("/api/me")).status_code == 401
+
+
+def test_a_signing_key_under_32_bytes_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match=r"MATHIA_SECRET_KEY has 31 bytes; .* needs at least 32"):
+        Settings.from_env({"MATHIA_SECRET_KEY": "k" * 31, "MATHIA_DATA_DIR": str(tmp_path)})
+    assert not list(tmp_path.iterdir())  # nothing was made in its place
+    key = "é" * 16  # 32 bytes in UTF-8, as the key is used
+    assert Settings.from_env({"MATHIA_SECRET_KEY": key}).secret_key == key
 
 
 async def test_ready_names_the_service_that_is_down(app_settings: Settings) -> None:

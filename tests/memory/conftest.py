@@ -18,6 +18,7 @@ from mathia.rooms.models import Room, RoomMember
 from mathia.rooms.services import create_room
 from mathia.tenants.models import Membership, Role, Workspace
 from mathia.tenants.services import create_workspace
+from tests import SECRET_KEY
 
 CORPUS = Path(__file__).parent / "corpus"
 
@@ -25,7 +26,7 @@ CORPUS = Path(__file__).parent / "corpus"
 @pytest.fixture(scope="session")
 def memory_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return Settings.from_env(
-        {}, data_dir=tmp_path_factory.mktemp("memory"), secret_key="test", max_document_bytes=64 * 1024
+        {}, data_dir=tmp_path_factory.mktemp("memory"), secret_key=SECRET_KEY, max_document_bytes=64 * 1024
     )
 
 

@@ -24,6 +24,7 @@ from mathia.db import database_config
 from mathia.memory.embeddings import OpenAIEmbeddings
 from mathia.memory.search import Snippet, retrieve, vector_search_ready
 from mathia.memory.services import create_note
+from tests import SECRET_KEY
 from tests.client import sign_up
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.embeddings import API_KEY, FakeEmbeddings
@@ -64,7 +65,9 @@ def embeddings_url() -> Iterator[str]:
 
 @pytest.fixture
 async def vector_seed(pgvector_url: str, memory_settings: Settings) -> AsyncIterator[Seed]:
-    engine = database_config(Settings.from_env({}, database_url=pgvector_url, secret_key="test")).get_engine()
+    engine = database_config(
+        Settings.from_env({}, database_url=pgvector_url, secret_key=SECRET_KEY)
+    ).get_engine()
     async with async_sessionmaker(engine, expire_on_commit=False)() as session:
         yield Seed(session, memory_settings)
         await session.rollback()

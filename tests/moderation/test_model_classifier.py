@@ -24,6 +24,7 @@ from mathia.moderation.services import Buffered, bill_model_call, buffer_message
 from mathia.rooms.models import SenderKind
 from mathia.rooms.services import post_message
 from mathia.wallet.services import open_workspace_account, statement
+from tests import SECRET_KEY
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.llm import prompt_words
 from tests.reminders.world import World, eventually, make_world, running_worker, session_on, worker_settings
@@ -49,7 +50,7 @@ def fake(fake_server: tuple[FakeAnthropic, str]) -> FakeAnthropic:
 def model_settings(fake_server: tuple[FakeAnthropic, str]) -> Settings:
     fake, url = fake_server
     return Settings.from_env(
-        {}, secret_key="t", anthropic_api_key=fake.api_key, anthropic_base_url=url, ai_attempts=1
+        {}, secret_key=SECRET_KEY, anthropic_api_key=fake.api_key, anthropic_base_url=url, ai_attempts=1
     )
 
 
@@ -135,7 +136,7 @@ async def test_a_model_too_slow_for_the_job_sends_the_batch_offline(
 
 async def test_without_a_model_the_offline_classifier_judges(fake: FakeAnthropic) -> None:
     async with httpx.AsyncClient() as http:
-        chosen = classifier_for(Settings.from_env({}, secret_key="t"), http)
+        chosen = classifier_for(Settings.from_env({}, secret_key=SECRET_KEY), http)
     assert not isinstance(chosen, ModelClassifier)
     assert [v.abusive for v in await chosen.classify(["you stupid bitch"])] == [True]
     assert fake.exchanges == []
@@ -209,7 +210,7 @@ async def test_a_batch_is_billed_to_each_workspace_for_its_share_once(session: A
     batch = [buffered(ours, 0), buffered(theirs, 1), buffered(ours, 2)]
     call = Finish("anthropic", "claude-test", input_tokens=90, output_tokens=30, stop_reason="end_turn")
     prices = '{"*": {"input": 1000000, "output": 2000000}}'
-    settings = Settings.from_env({}, secret_key="t", wallet_prices=prices)
+    settings = Settings.from_env({}, secret_key=SECRET_KEY, wallet_prices=prices)
     for _ in range(2):
         await bill_model_call(session, settings, batch, call)
     await session.commit()

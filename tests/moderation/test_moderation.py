@@ -31,6 +31,7 @@ from mathia.moderation.services import (
 from mathia.rooms.models import Message, SenderKind
 from mathia.rooms.realtime import user_channel
 from mathia.rooms.services import post_message
+from tests import SECRET_KEY
 from tests.reminders.world import (
     World,
     eventually,
@@ -111,7 +112,7 @@ async def drained(stream: Redis) -> bool:
 
 
 async def test_offline_classifier_separates_clean_from_abusive() -> None:
-    verdicts = await classifier_for(Settings.from_env({}, secret_key="t")).classify(CLEAN + ABUSIVE)
+    verdicts = await classifier_for(Settings.from_env({}, secret_key=SECRET_KEY)).classify(CLEAN + ABUSIVE)
     assert [v.abusive for v in verdicts] == [False] * len(CLEAN) + [True] * len(ABUSIVE)
     assert all(0.0 <= v.score <= 1.0 for v in verdicts)
 
@@ -225,7 +226,7 @@ async def test_worker_killed_mid_batch_then_restarted_loses_nothing(
         **os.environ,
         "DATABASE_URL": str(settings.database_url),
         "REDIS_URL": str(settings.redis_url),
-        "MATHIA_SECRET_KEY": "test",
+        "MATHIA_SECRET_KEY": SECRET_KEY,
         "MATHIA_MODERATION_INTERVAL": "1",
         "MATHIA_MODERATION_RECLAIM_SECONDS": "2",
         "MATHIA_MODERATION_BATCH_SIZE": "50",

@@ -20,6 +20,7 @@ from mathia.db import database_config
 from mathia.jobs import run_worker
 from mathia.rooms.models import Room, RoomMember
 from mathia.tenants.models import Membership, Role, Workspace
+from tests import SECRET_KEY
 
 # The worker tests own this Redis database (and flush it), so other tests' queues and streams stay apart.
 WORKER_REDIS_DB = 11
@@ -62,7 +63,11 @@ def worker_redis_url(redis_url: str) -> str:
 
 def worker_settings(database_url: str, redis_url: str, **overrides: Any) -> Settings:
     return Settings.from_env(
-        {}, database_url=database_url, redis_url=worker_redis_url(redis_url), secret_key="test", **overrides
+        {},
+        database_url=database_url,
+        redis_url=worker_redis_url(redis_url),
+        secret_key=SECRET_KEY,
+        **overrides,
     )
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mathia.wallet.models import Account
+from tests import SECRET_KEY
 from tests.wallet.conftest import OpenAccount
 
 
@@ -18,7 +19,7 @@ async def wallet_check(database_url: str) -> tuple[int, str]:
         "mathia",
         "wallet",
         "check",
-        env={**os.environ, "DATABASE_URL": database_url, "MATHIA_SECRET_KEY": "test"},
+        env={**os.environ, "DATABASE_URL": database_url, "MATHIA_SECRET_KEY": SECRET_KEY},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )

@@ -11,6 +11,7 @@ from mathia.auth.models import User
 from mathia.config import Settings
 from mathia.wallet import services
 from mathia.wallet.models import Account, Line, SystemAccount, Transfer, system_account_for
+from tests import SECRET_KEY
 from tests.wallet.conftest import OpenAccount
 
 
@@ -104,7 +105,7 @@ async def test_ai_usage_is_priced_charged_once_and_capped_at_the_balance(
 ) -> None:
     settings = Settings.from_env(
         {},
-        secret_key="t",
+        secret_key=SECRET_KEY,
         wallet_min_balance=100,
         wallet_prices='{"*": {"input": 1000000, "output": 2000000}, "cheap": {"input": 1, "output": 1}}',
     )
