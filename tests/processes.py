@@ -32,8 +32,11 @@ def kill(base_url: str) -> None:
 
 
 @contextmanager
-def mathia_server(env: Mapping[str, str], log_path: Path, timeout: float = 180) -> Iterator[str]:
-    """`mathia serve` on a free port with `env` over a clean environment; yields its base URL."""
+def mathia_server(
+    env: Mapping[str, str], log_path: Path, timeout: float = 180, stop: int = signal.SIGINT
+) -> Iterator[str]:
+    """`mathia serve` on a free port with `env` over a clean environment; yields its base URL,
+    then stops it with the signal `stop` and waits for it to exit."""
     port = free_port()
     clean = {
         k: v
@@ -54,7 +57,7 @@ def mathia_server(env: Mapping[str, str], log_path: Path, timeout: float = 180) 
             yield base_url
         finally:
             del _RUNNING[base_url]
-            process.send_signal(signal.SIGINT)
+            process.send_signal(stop)
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:

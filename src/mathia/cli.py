@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gc
 import logging
+import signal
 from contextlib import ExitStack
+from types import FrameType
 from typing import Any
 
 import click
@@ -67,6 +69,9 @@ def serve(host: str, port: int) -> None:
         upgrade(settings)
         app = create_app(settings)
         freeze_heap()
+        # uvicorn shuts down on SIGTERM, then raises the signal again, which by default ends
+        # the process on the spot: the embedded Redis would outlive it. Unwind instead.
+        signal.signal(signal.SIGTERM, _exit_on_signal)
         uvicorn.run(
             app,
             host=host,
@@ -75,6 +80,10 @@ def serve(host: str, port: int) -> None:
             lifespan="on",
             **WEBSOCKET_OPTIONS,
         )
+
+
+def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)  # the status a shell gives a process ended by the signal
 
 
 @main.group()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -13,6 +14,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
+import pytest
+import redis
 
 from mathia.cli import FULL_COLLECTION_EVERY
 from tests.client import Member, sign_up
@@ -37,6 +40,16 @@ async def test_embedded_default_runs_with_no_configuration(tmp_path: Path) -> No
             me = await http.get("/api/me", headers={"Authorization": f"Bearer {ada.access_token}"})
     assert me.status_code == 200
     assert me.json()["workspaces"][0]["name"] == "Acme"
+
+
+def test_a_terminated_embedded_default_stops_its_redis(tmp_path: Path) -> None:
+    """SIGTERM is how service managers stop a process: the embedded Redis must go with it."""
+    data_dir = tmp_path / "data"
+    embedded = redis.Redis(unix_socket_path=str(data_dir / "redis" / "redis.sock"))
+    with mathia_server({"MATHIA_DATA_DIR": str(data_dir)}, tmp_path / "serve.log", stop=signal.SIGTERM):
+        assert embedded.ping()
+    with pytest.raises(redis.ConnectionError):
+        embedded.ping()
 
 
 @asynccontextmanager
