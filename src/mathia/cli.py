@@ -62,6 +62,9 @@ def serve(host: str, port: int) -> None:
     from mathia.app import create_app
 
     settings = Settings.from_env()
+    # SIGTERM ends a process on the spot by default, and the embedded Redis would outlive it;
+    # uvicorn, once it has shut down on one, raises it again. Unwind the stack instead.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     with ExitStack() as stack:
         if settings.redis_url is None:
             url = stack.enter_context(embedded_redis(settings.data_dir))
@@ -69,9 +72,6 @@ def serve(host: str, port: int) -> None:
         upgrade(settings)
         app = create_app(settings)
         freeze_heap()
-        # uvicorn shuts down on SIGTERM, then raises the signal again, which by default ends
-        # the process on the spot: the embedded Redis would outlive it. Unwind instead.
-        signal.signal(signal.SIGTERM, _exit_on_signal)
         uvicorn.run(
             app,
             host=host,
