@@ -143,9 +143,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             raise SystemExit(f"invalid configuration: {exc}") from None
         if not settings.secret_key:
             settings = msgspec.structs.replace(settings, secret_key=_data_dir_secret(settings.data_dir))
-        elif len(settings.secret_key.encode()) < MIN_SECRET_BYTES:
+        elif (size := len(settings.secret_key.encode())) < MIN_SECRET_BYTES:
             raise SystemExit(
-                f"invalid configuration: MATHIA_SECRET_KEY has {len(settings.secret_key.encode())} bytes; "
+                f"invalid configuration: MATHIA_SECRET_KEY has {size} bytes; "
                 f"it signs access tokens and needs at least {MIN_SECRET_BYTES}: "
                 "python -c 'import secrets; print(secrets.token_urlsafe(48))' makes one"
             )
