@@ -106,11 +106,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         backend=RedisChannelsPubSubBackend(redis=runtime.redis), arbitrary_channels_allowed=True
     )
 
-    connectors = build_runtime(runtime.settings, runtime.redis, runtime.http, GatewayDelivery(runtime.redis))
+    delivery = GatewayDelivery(runtime.redis, runtime.room_bus)
+    connectors = build_runtime(runtime.settings, runtime.redis, runtime.http, delivery)
     wire_moderation(runtime)
     assistant = build_assistant(runtime, connectors)
-    presence = Presence(runtime.redis, runtime.settings.presence_ttl)
-    feeds = RoomFeeds(channels)
+    presence = Presence(runtime.redis, runtime.room_bus, runtime.settings.presence_ttl)
+    feeds = RoomFeeds(channels, runtime.room_bus)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:

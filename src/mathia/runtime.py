@@ -1,4 +1,5 @@
-"""The long-lived clients a process shares: settings, database, Redis, outbound HTTP.
+"""The long-lived clients a process shares: settings, database, Redis (and the room frames
+published through it), outbound HTTP.
 
 The web app and the worker each build one `Runtime` and close it on exit."""
 
@@ -13,6 +14,7 @@ from redis.asyncio import Redis
 
 from mathia.config import Settings
 from mathia.db import database_config
+from mathia.rooms.realtime import RoomBus
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +35,7 @@ class Runtime:
         self.settings = settings
         self.db: SQLAlchemyAsyncConfig = database_config(settings)
         self.redis: Redis = Redis.from_url(settings.redis_url)
+        self.room_bus = RoomBus(self.redis)
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0), follow_redirects=False)
         # Run before a member's message is stored; raise a MathiaError to refuse it (a mute).
         self.send_checks: list[SendCheck] = []
@@ -41,5 +44,6 @@ class Runtime:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+        await self.room_bus.aclose()
         await self.redis.aclose()
         await self.db.get_engine().dispose()

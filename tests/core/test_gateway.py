@@ -24,7 +24,6 @@ from mathia.connectors.testing import serve
 from mathia.db import session_scope
 from mathia.rooms import services
 from mathia.rooms.models import Room, SenderKind
-from mathia.rooms.realtime import Publisher, publish_room
 from mathia.runtime import Runtime
 from tests.client import Member, Socket, sign_up
 
@@ -270,8 +269,8 @@ async def test_a_message_published_before_an_earlier_one_waits_for_it(
     async with bob.socket(base_url) as b:
         await b.subscribe(room)
         first, second = await store_unpublished(runtime, room, ada, ["first", "second"])
-        await publish_room(runtime.redis, UUID(room), {"type": "message.new", "message": second})
-        await publish_room(runtime.redis, UUID(room), {"type": "message.new", "message": first})
+        await runtime.room_bus.publish(UUID(room), {"type": "message.new", "message": second})
+        await runtime.room_bus.publish(UUID(room), {"type": "message.new", "message": first})
         async with ada.socket(base_url) as a:
             await a.send({"type": "message.send", "room_id": room, "body": "third"})
             seen = await b.messages(3)
@@ -288,10 +287,9 @@ async def test_a_gap_filled_within_one_read_of_redis_closes_nothing(base_url: st
     async with bob.socket(base_url) as b:
         await b.subscribe(room)
         first, second = await store_unpublished(runtime, room, ada, ["first", "second"])
-        publisher = Publisher(runtime.redis)  # frames queued together go in one pipeline
-        await asyncio.gather(
+        await asyncio.gather(  # frames queued together go in one pipeline
             *(
-                publisher.publish_room(UUID(room), {"type": "message.new", "message": m})
+                runtime.room_bus.publish(UUID(room), {"type": "message.new", "message": m})
                 for m in (second, first)
             )
         )
@@ -303,8 +301,23 @@ async def publish_and_mark(runtime: Runtime, room: str, socket: Socket, frames: 
     """Publish `frames` to the room, then a marker, and wait for the socket to get the marker:
     a room's frames reach a socket in the order published, so by then all are in."""
     for frame in [*frames, {"type": "typing", "room_id": room, "user_id": "marker"}]:
-        await publish_room(runtime.redis, UUID(room), frame)
+        await runtime.room_bus.publish(UUID(room), frame)
     await socket.expect(lambda f: f.get("user_id") == "marker")
+
+
+async def test_a_frame_of_this_process_reaches_each_socket_once(base_url: str, runtime: Runtime) -> None:
+    """The server's own frames go to its sockets as published, and their copies from Redis are
+    skipped: a typing frame (no seq to drop a second copy by) arrives once."""
+    ada, bob, room = await room_with_two(base_url)
+    async with ada.socket(base_url) as a, bob.socket(base_url) as b:
+        await a.subscribe(room)
+        await b.subscribe(room)
+        await a.send({"type": "typing", "room_id": room})
+        await a.send({"type": "ping", "ref": "typed"})
+        await a.expect("pong")  # frames are handled in turn: the typing frame is in Redis by now
+        await publish_and_mark(runtime, room, b, [])  # and its copy has reached the server's feed
+    typing = [f for f in b.frames if f["type"] == "typing" and f["user_id"] == ada.user_id]
+    assert typing == [{"type": "typing", "room_id": room, "user_id": ada.user_id}]
 
 
 async def test_answers_whose_frames_cross_each_arrive_as_they_came(base_url: str, runtime: Runtime) -> None:
@@ -362,7 +375,7 @@ async def closed_while_stalled(
         assert b.connection is not None
         b.connection.transport.pause_reading()  # his frames pile up on the server
         for _ in range(frames):
-            await publish_room(runtime.redis, UUID(room), frame)
+            await runtime.room_bus.publish(UUID(room), frame)
             await a.expect(lambda f: "padding" in f)
         b.connection.transport.resume_reading()
         with contextlib.suppress(websockets.ConnectionClosed):

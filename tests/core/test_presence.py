@@ -14,7 +14,7 @@ import pytest
 from redis.asyncio import Redis
 
 from mathia.rooms.presence import ALIVE, Presence, _room_key, _rooms_of, presence_frame
-from mathia.rooms.realtime import room_channel
+from mathia.rooms.realtime import RoomBus, room_channel, split_room_message
 
 
 async def reaped(redis: Redis, cut_off: Presence, other: Presence) -> None:
@@ -34,7 +34,7 @@ async def test_a_process_whose_heartbeat_was_lost_counts_its_sockets_again(
     redis: Redis, outage: Callable[[Redis, Presence, Presence], Awaitable[None]]
 ) -> None:
     room, ada = uuid.uuid4(), uuid.uuid4()
-    cut_off, other = Presence(redis, ttl=5), Presence(redis, ttl=5)
+    cut_off, other = Presence(redis, RoomBus(redis), ttl=5), Presence(redis, RoomBus(redis), ttl=5)
     await cut_off.beat()
     await other.beat()
     await cut_off.join(room, ada)
@@ -51,7 +51,7 @@ async def test_a_process_whose_heartbeat_was_lost_counts_its_sockets_again(
             while presence_frame(room, ada, "online") not in published:
                 message = await frames.get_message(ignore_subscribe_messages=True, timeout=1)
                 if message is not None:
-                    published.append(json.loads(message["data"]))
+                    published.append(json.loads(split_room_message(message["data"])[1]))
     announced = [frame["status"] for frame in published]
     assert announced == (["offline", "online"] if outage is reaped else ["online"])
     # Its sockets leave as before, under the new id.
@@ -63,7 +63,7 @@ async def test_a_process_whose_heartbeat_was_lost_counts_its_sockets_again(
 
 async def test_a_heartbeat_that_was_kept_changes_nothing(redis: Redis) -> None:
     room, ada = uuid.uuid4(), uuid.uuid4()
-    tracker = Presence(redis, ttl=5)
+    tracker = Presence(redis, RoomBus(redis), ttl=5)
     await tracker.beat()
     await tracker.join(room, ada)
     process = tracker.process

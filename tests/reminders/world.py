@@ -19,6 +19,7 @@ from mathia.config import Settings
 from mathia.db import database_config
 from mathia.jobs import run_worker
 from mathia.rooms.models import Room, RoomMember
+from mathia.rooms.realtime import split_room_message
 from mathia.tenants.models import Membership, Role, Workspace
 from tests import SECRET_KEY
 
@@ -100,7 +101,10 @@ async def frames(redis: Redis, *channels: str) -> AsyncIterator[list[dict[str, A
     async def listen() -> None:
         async for item in pubsub.listen():
             if item["type"] == "message":
-                received.append(msgspec.json.decode(item["data"]))
+                data = item["data"]
+                if item["channel"].startswith(b"room:"):  # room frames carry their publisher's origin
+                    _, data = split_room_message(data)
+                received.append(msgspec.json.decode(data))
 
     listener = asyncio.create_task(listen())
     try:

@@ -39,7 +39,7 @@ from mathia.auth.models import User
 from mathia.db import session_scope
 from mathia.errors import MathiaError
 from mathia.rooms.models import Message, Room, SenderKind
-from mathia.rooms.realtime import Publisher, notify_user, publish_room
+from mathia.rooms.realtime import notify_user
 from mathia.rooms.services import ASSISTANT_NAME, MENTION, message_out, post_message
 from mathia.runtime import Runtime
 from mathia.tasks import cancel
@@ -97,8 +97,6 @@ class Assistant:
         self.running: dict[uuid.UUID, asyncio.Task[None]] = {}
         self.stopped: set[uuid.UUID] = set()
         self.preparing = asyncio.Semaphore(runtime.settings.ai_concurrent_preparations)
-        # Deltas of all the answers streaming in this process share pipelines to Redis.
-        self.deltas = Publisher(runtime.redis)
         self._stop_listener: asyncio.Task[None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -107,7 +105,6 @@ class Assistant:
 
     async def aclose(self) -> None:
         await cancel(*self.running.values(), self._stop_listener)
-        await self.deltas.aclose()
         await self.chain.aclose()
 
     async def on_message(self, user: User, room: Room, message: Message) -> None:
@@ -162,8 +159,8 @@ class Assistant:
             )
             return
         await redis.set(f"mathia:ai:generation:{turn.message_id}", str(room_id), ex=_REGISTRATION_TTL)
-        await publish_room(
-            redis, room_id, {"type": "ai.start", "room_id": room_id, "message_id": turn.message_id}
+        await self.runtime.room_bus.publish(
+            room_id, {"type": "ai.start", "room_id": room_id, "message_id": turn.message_id}
         )
         parts: list[str] = []
         calls: list[Finish] = []
@@ -191,7 +188,7 @@ class Assistant:
                     break
                 names = [call.name for call in asked]
                 frame = {"type": "ai.tool", "room_id": room_id, "message_id": turn.message_id, "tools": names}
-                await self.deltas.publish_room(room_id, frame)
+                await self.runtime.room_bus.publish(room_id, frame)
                 # The model answers from the results: they are not shown as they are.
                 results = [ToolResult(call.id, await self._tool(turn, call)) for call in asked]
                 request = request.after_tools("".join(round_text), asked, results)
@@ -211,7 +208,7 @@ class Assistant:
 
     async def _publish_delta(self, turn: Turn, text: str) -> None:
         frame = {"type": "ai.delta", "room_id": turn.room.id, "message_id": turn.message_id, "text": text}
-        await self.deltas.publish_room(turn.room.id, frame)
+        await self.runtime.room_bus.publish(turn.room.id, frame)
         if turn.message_id in self.stopped:  # cancellation, unless something swallowed it
             raise asyncio.CancelledError
 
@@ -270,14 +267,13 @@ class Assistant:
             stored = message_out(message, ASSISTANT_NAME)
         await redis.delete(f"mathia:ai:generation:{turn.message_id}")
         if error:
-            await publish_room(
-                redis,
+            await self.runtime.room_bus.publish(
                 room_id,
                 {"type": "ai.error", "room_id": room_id, "message_id": turn.message_id, "detail": error},
             )
         if body:
             # Carries the stored message and its seq: the gateway orders it like a message.new.
-            await publish_room(redis, room_id, {"type": "ai.done", "message": stored})
+            await self.runtime.room_bus.publish(room_id, {"type": "ai.done", "message": stored})
 
 
 async def _history(session: AsyncSession, room_id: uuid.UUID, up_to_seq: int) -> list[ChatMessage]:

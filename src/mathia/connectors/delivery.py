@@ -13,13 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mathia.errors import NotFound
 from mathia.rooms.models import Room, SenderKind
-from mathia.rooms.realtime import notify_user, publish_room
+from mathia.rooms.realtime import RoomBus, notify_user
 from mathia.rooms.services import message_out, post_message
 
 
 class GatewayDelivery:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, bus: RoomBus) -> None:
         self._redis = redis
+        self._bus = bus
         self._pending: set[asyncio.Task[None]] = set()
 
     async def notify(self, user_ids: Sequence[UUID], frame: Mapping[str, Any]) -> None:
@@ -36,7 +37,7 @@ class GatewayDelivery:
 
         # Subscribers hear of the message only once it is committed, so a replay finds it too.
         def publish(_session: object) -> None:
-            task = loop.create_task(publish_room(self._redis, room_id, frame))
+            task = loop.create_task(self._bus.publish(room_id, frame))
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
 

@@ -20,7 +20,7 @@ from mathia.memory.models import UserProfile
 from mathia.reminders.models import Audience, Reminder, ReminderStatus
 from mathia.reminders.parse import ReminderParseError, zone
 from mathia.rooms.models import Room, SenderKind
-from mathia.rooms.realtime import notify_user, publish_room
+from mathia.rooms.realtime import notify_user
 from mathia.rooms.services import message_out, post_message
 from mathia.runtime import Runtime
 
@@ -133,8 +133,8 @@ async def deliver(runtime: Runtime, reminder_id: UUID) -> bool:
     lateness = (reminder.delivered_at or reminder.due_at) - reminder.due_at
     log.info("reminder %s delivered %.3f s after its due time", reminder.id, lateness.total_seconds())
     if posted is not None:
-        await publish_room(
-            runtime.redis, posted.room_id, {"type": "message.new", "message": message_out(posted, None)}
+        await runtime.room_bus.publish(
+            posted.room_id, {"type": "message.new", "message": message_out(posted, None)}
         )
     await notify_user(runtime.redis, reminder.user_id, notification_frame(reminder))
     for name in reminder.channels:

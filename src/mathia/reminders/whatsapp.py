@@ -31,7 +31,7 @@ _connectors: weakref.WeakKeyDictionary[Runtime, ConnectorRuntime] = weakref.Weak
 
 def connector_runtime(runtime: Runtime) -> ConnectorRuntime:
     if (connectors := _connectors.get(runtime)) is None:
-        delivery = GatewayDelivery(runtime.redis)
+        delivery = GatewayDelivery(runtime.redis, runtime.room_bus)
         connectors = _connectors[runtime] = build_runtime(
             runtime.settings, runtime.redis, runtime.http, delivery
         )

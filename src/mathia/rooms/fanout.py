@@ -1,10 +1,11 @@
-"""Room frames, from Redis to the sockets of this process.
+"""Room frames, to the sockets of this process: its own as they are published on its room bus,
+the other processes' from Redis.
 
 A process subscribes to a room's Redis channel once, however many of its sockets have the room
-open: the room's feed task reads each frame once and puts it on the outbox of every socket
-that has the room open, without waiting for any of them. Each socket's outbox has one writer
-task, which writes its frames in the order they were put, so a slow client delays only itself,
-and a frame is read from Redis and decoded once per process, not once per socket.
+open: the room's feed task reads each frame once and, unless this process published it, puts it
+on the outbox of every socket that has the room open, without waiting for any of them. Each
+socket's outbox has one writer task, which writes its frames in the order they were put, so a
+slow client delays only itself, and a frame is decoded once per process, not once per socket.
 
 Messages (frames with a `seq`) reach each socket in strict seq order, never twice: a frame
 that skips ahead (another process published its later message first) holds the room's frames
@@ -26,7 +27,7 @@ from litestar.exceptions import WebSocketDisconnect
 
 from mathia.db import session_scope
 from mathia.rooms import services
-from mathia.rooms.realtime import room_channel
+from mathia.rooms.realtime import RoomBus, room_channel, split_room_message
 from mathia.tasks import cancel
 
 log = logging.getLogger(__name__)
@@ -248,10 +249,13 @@ class _Feed:
 
 
 class RoomFeeds:
-    """The rooms this process's sockets have open: one Redis subscription and one feed task each."""
+    """The rooms this process's sockets have open: one Redis subscription and one feed task each,
+    for the frames of other processes; the frames this process publishes on `bus` come straight."""
 
-    def __init__(self, channels: ChannelsPlugin) -> None:
+    def __init__(self, channels: ChannelsPlugin, bus: RoomBus) -> None:
         self._channels = channels
+        self._origin = bus.origin
+        bus.deliver_here = self.deliver
         self._feeds: dict[UUID, _Feed] = {}
         self._lock = asyncio.Lock()  # subscribing and unsubscribing a room's channel take turns
 
@@ -276,17 +280,28 @@ class RoomFeeds:
                 # Ends the feed's task.
                 await self._channels.unsubscribe(feed.subscriber, room_channel(stream.room_id))
 
+    def deliver(self, room_id: UUID, data: bytes) -> None:
+        """A frame this process published: offer it to the room's streams here."""
+        if (feed := self._feeds.get(room_id)) is not None:
+            _offer(feed.streams, data)
+
     async def _run(self, feed: _Feed) -> None:
         async for event in feed.subscriber.iter_events():
-            try:
-                head = _decode_head(event)
-            except msgspec.DecodeError:
-                log.error("dropped a malformed room frame: %r", event[:200])
-                continue
-            text = event.decode()
-            seq = None if head.message is None else head.message.seq
-            for stream in feed.streams:
-                try:
-                    stream.offer(text, seq)
-                except Exception:  # a bug for one socket must not silence the room for the others
-                    log.exception("offering a frame of room %s failed", stream.room_id)
+            origin, data = split_room_message(event)
+            if origin != self._origin:  # this process's own frames were delivered as published
+                _offer(feed.streams, data)
+
+
+def _offer(streams: set[RoomStream], data: bytes) -> None:
+    try:
+        head = _decode_head(data)
+    except msgspec.DecodeError:
+        log.error("dropped a malformed room frame: %r", data[:200])
+        return
+    text = data.decode()
+    seq = None if head.message is None else head.message.seq
+    for stream in streams:
+        try:
+            stream.offer(text, seq)
+        except Exception:  # a bug for one socket must not silence the room for the others
+            log.exception("offering a frame of room %s failed", stream.room_id)

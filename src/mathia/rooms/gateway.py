@@ -30,7 +30,7 @@ from mathia.rooms import services
 from mathia.rooms.fanout import Outbox, RoomFeeds, RoomStream, encode_text
 from mathia.rooms.models import Room
 from mathia.rooms.presence import Presence, presence_frame
-from mathia.rooms.realtime import publish_room, user_channel
+from mathia.rooms.realtime import user_channel
 from mathia.rooms.schemas import (
     AnyClientFrame,
     Authenticate,
@@ -108,8 +108,7 @@ class Connection:
                     self.send({"type": "ack", "ref": frame.ref, "message": message})
             case Typing():
                 self.subscribed(frame.room_id)
-                await publish_room(
-                    self.runtime.redis,
+                await self.runtime.room_bus.publish(
                     frame.room_id,
                     {"type": "typing", "room_id": frame.room_id, "user_id": self.user.id},
                 )
@@ -176,9 +175,9 @@ class Connection:
             for other in online.keys() - {user}:
                 self.send(presence_frame(room_id, other, "online"))
             if online[user] == 1:
-                await publish_room(self.runtime.redis, room_id, presence_frame(room_id, user, "online"))
+                await self.runtime.room_bus.publish(room_id, presence_frame(room_id, user, "online"))
         elif user not in await self.tracker.leave(room_id, self.user.id):
-            await publish_room(self.runtime.redis, room_id, presence_frame(room_id, user, "offline"))
+            await self.runtime.room_bus.publish(room_id, presence_frame(room_id, user, "offline"))
 
     async def close(self) -> None:
         for room_id in list(self.rooms):

@@ -20,7 +20,7 @@ from collections import Counter
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from mathia.rooms.realtime import publish_room
+from mathia.rooms.realtime import RoomBus
 from mathia.tasks import cancel
 
 log = logging.getLogger(__name__)
@@ -47,8 +47,9 @@ def _rooms_of(process: str) -> str:
 
 
 class Presence:
-    def __init__(self, redis: Redis, ttl: float) -> None:
+    def __init__(self, redis: Redis, bus: RoomBus, ttl: float) -> None:
         self.redis = redis
+        self.bus = bus
         self.ttl = ttl
         self.process = uuid.uuid4().hex
         self.sockets: dict[uuid.UUID, Counter[uuid.UUID]] = {}  # this process's, per room and user
@@ -79,7 +80,7 @@ class Presence:
             await self.redis.sadd(_rooms_of(self.process), str(room_id))
             for user_id, sockets in users.items():
                 await self.redis.hset(_room_key(room_id), f"{user_id}:{self.process}", sockets)
-                await publish_room(self.redis, room_id, presence_frame(room_id, user_id, "online"))
+                await self.bus.publish(room_id, presence_frame(room_id, user_id, "online"))
 
     async def _keep_beating(self) -> None:
         while True:  # outlives Redis outages: the app starts, and /health/ready says what is down
@@ -144,4 +145,4 @@ class Presence:
         await self.redis.hdel(key, *fields)
         online = await self.online(room_id)
         for user in {f.partition(":")[0] for f in fields} - online.keys():
-            await publish_room(self.redis, uuid.UUID(room_id), presence_frame(room_id, user, "offline"))
+            await self.bus.publish(uuid.UUID(room_id), presence_frame(room_id, user, "offline"))

@@ -16,7 +16,6 @@ from mathia.auth.models import User
 from mathia.db import session_scope
 from mathia.errors import Forbidden, InvalidInput, NotFound, RateLimited, TooLarge
 from mathia.rooms.models import Message, Room, RoomMember, SenderKind
-from mathia.rooms.realtime import publish_room
 from mathia.rooms.schemas import MessageOut, MessagePage, RoomOut, SenderOut
 from mathia.runtime import Runtime
 from mathia.tenants.models import Membership, Role
@@ -200,7 +199,7 @@ async def send_user_message(
         except IntegrityError:  # the same client_id raced in on another connection
             raise InvalidInput("client_id: a message with this client_id is being stored") from None
     out = message_out(message, user.display_name)
-    await publish_room(runtime.redis, room.id, {"type": "message.new", "message": out})
+    await runtime.room_bus.publish(room.id, {"type": "message.new", "message": out})
     for listener in runtime.message_listeners:
         try:
             await listener(user, room, message)
