@@ -44,8 +44,9 @@ class RoomBus:
 
     The Redis publishes go in pipelines: the frames that queue while one pipeline is in flight
     go together in the next, at one round trip, so many concurrent streams cost one Redis call
-    per batch, not per frame. An idle bus sends a frame at once. `publish` returns once Redis
-    has the frame, so the frames of one process reach the others in the order it published them."""
+    per batch, not per frame. An idle bus sends a frame at once. Frames reach Redis in the order
+    they were published; `publish` returns once Redis has the frame, and raises what Redis said
+    if it did not take it."""
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
