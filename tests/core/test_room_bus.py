@@ -14,8 +14,8 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from mathia.rooms.realtime import RoomBus, room_channel, split_room_message
-from tests.reminders.world import eventually
+from mathia.rooms.realtime import RoomBus, room_channel
+from tests.reminders.world import eventually, frames
 
 
 async def test_concurrent_streams_arrive_whole_and_in_order_in_fewer_round_trips(redis: Redis) -> None:
@@ -35,34 +35,22 @@ async def test_concurrent_streams_arrive_whole_and_in_order_in_fewer_round_trips
         for piece in range(40):
             await bus.publish(room, {"answer": answer, "piece": piece})
 
-    seen: list[tuple[bytes, Any]] = []
-    pubsub = redis.pubsub()
-    await pubsub.subscribe(*(room_channel(r) for r in rooms))
-
-    async def listen() -> None:
-        async for item in pubsub.listen():
-            if item["type"] == "message":
-                origin, frame = split_room_message(item["data"])
-                seen.append((origin, msgspec.json.decode(frame)))
-
-    listener = asyncio.create_task(listen())
+    origins: set[bytes] = set()
     try:
-        await asyncio.gather(*(stream(rooms[i % 5], i) for i in range(20)))
+        async with frames(redis, *(room_channel(r) for r in rooms), origins=origins) as seen:
+            await asyncio.gather(*(stream(rooms[i % 5], i) for i in range(20)))
 
-        async def all_arrived() -> bool:
-            return len(seen) == 20 * 40
+            async def all_arrived() -> bool:
+                return len(seen) == 20 * 40
 
-        await eventually(all_arrived, within=10)
+            await eventually(all_arrived, within=10)
     finally:
         del redis.pipeline
-        listener.cancel()
-        await asyncio.gather(listener, return_exceptions=True)
-        await pubsub.aclose()
     pieces: dict[int, list[int]] = defaultdict(list)
-    for _, frame in seen:
+    for frame in seen:
         pieces[frame["answer"]].append(frame["piece"])
     assert pieces == {answer: list(range(40)) for answer in range(20)}
-    assert {origin for origin, _ in seen} == {bus.origin}  # so this process's feeds can skip them
+    assert origins == {bus.origin}  # so this process's feeds can skip them
     assert round_trips < 20 * 40 / 2, round_trips  # twenty streams at once share pipelines
 
 

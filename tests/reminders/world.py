@@ -92,8 +92,11 @@ async def running_worker(settings: Settings) -> AsyncIterator[asyncio.Task[None]
 
 
 @asynccontextmanager
-async def frames(redis: Redis, *channels: str) -> AsyncIterator[list[dict[str, Any]]]:
-    """Collect every frame published on `channels` (Redis pub/sub, as the WebSocket fan-out uses)."""
+async def frames(
+    redis: Redis, *channels: str, origins: set[bytes] | None = None
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Collect every frame published on `channels` (Redis pub/sub, as the WebSocket fan-out uses),
+    and the origins of the room frames in `origins` when given."""
     received: list[dict[str, Any]] = []
     pubsub = redis.pubsub()
     await pubsub.subscribe(*channels)
@@ -103,7 +106,9 @@ async def frames(redis: Redis, *channels: str) -> AsyncIterator[list[dict[str, A
             if item["type"] == "message":
                 data = item["data"]
                 if item["channel"].startswith(b"room:"):  # room frames carry their publisher's origin
-                    _, data = split_room_message(data)
+                    origin, data = split_room_message(data)
+                    if origins is not None:
+                        origins.add(origin)
                 received.append(msgspec.json.decode(data))
 
     listener = asyncio.create_task(listen())
