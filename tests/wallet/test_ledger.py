@@ -129,9 +129,17 @@ async def test_ai_usage_is_priced_charged_once_and_capped_at_the_balance(
     assert await balance(session, account_id) == 799 - (10 + 5 * 2) - (20 + 1 * 2)
     memos = set(await session.scalars(select(Transfer.memo).where(Transfer.debit_account_id == account_id)))
     assert "big: 30 input and 6 output tokens in 2 calls" in memos
-    # An answer that cost more than was left takes what is left, never more.
+    # An answer that cost more than was left takes what is left, never more, and a retry
+    # once the wallet holds more again takes nothing.
+    costly = f"ai:{uuid.uuid4()}"
+    await services.charge_ai_usage(session, tenant_id, costly, [call("big", 5000, 0)], settings=settings)
+    await session.commit()
+    assert await balance(session, account_id) == 0
+    await services.credit_top_up(session, tenant_id, "stripe", f"pi_{uuid.uuid4().hex}", 50)
+    await services.charge_ai_usage(session, tenant_id, costly, [call("big", 5000, 0)], settings=settings)
+    assert await balance(session, account_id) == 50
     await services.charge_ai_usage(
-        session, tenant_id, f"ai:{uuid.uuid4()}", [call("big", 5000, 0)], settings=settings
+        session, tenant_id, f"ai:{uuid.uuid4()}", [call("big", 50, 0)], settings=settings
     )
     await session.commit()
     assert await balance(session, account_id) == 0

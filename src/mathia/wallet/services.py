@@ -324,7 +324,7 @@ async def charge_ai_usage(
     """
     prices = (settings or _default_settings()).wallet_prices
     amount = sum(pricing.cost(prices, c.model, c.input_tokens, c.output_tokens) for c in calls)
-    if amount == 0 or await session.scalar(select(Transfer.id).where(Transfer.idempotency_key == key)):
+    if amount == 0:
         return
     account = await workspace_account(session, tenant_id)
     models = ", ".join(dict.fromkeys(c.model for c in calls))
@@ -347,7 +347,7 @@ async def charge_ai_usage(
         except InsufficientCredits as exc:
             log.warning("workspace %s could not cover %s credit units for %s", tenant_id, amount, key)
             amount, memo = exc.balance, f"{memo} (partly covered)"
-        except IdempotencyConflict:  # a concurrent twin charged this key first
+        except IdempotencyConflict:  # charged before, for less: it took what was left then
             return
 
 
