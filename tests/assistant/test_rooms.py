@@ -125,6 +125,31 @@ async def test_claude_streams_to_every_member_with_the_room_as_context(
     assert usage["rows"][0]["output_tokens"] == len(chunks)
 
 
+async def test_the_conversation_survives_a_restart(app_settings: Settings, fake: FakeAnthropic) -> None:
+    """A new server, with nothing of the old one's memory, sends the model the earlier turns."""
+    settings = model_settings(app_settings, fake)
+    fake.script(Reply(chunks=["Ship", " on", " Friday."]), Reply(chunks=["Then", " rest."]))
+    with serve(create_app(settings)) as url:
+        ada = await sign_up(url)
+        room = await ada.room(await ada.workspace())
+        async with ada.socket(url) as socket:
+            await socket.subscribe(room)
+            await socket.send({"type": "message.send", "room_id": room, "body": "@mathia what is the plan?"})
+            await answer(socket)
+    before = len(fake.exchanges)
+    with serve(create_app(settings)) as url:
+        async with ada.socket(url) as socket:
+            await socket.subscribe(room)
+            await socket.send({"type": "message.send", "room_id": room, "body": "@mathia and after that?"})
+            _, text, _ = await answer(socket)
+    assert text == "Then rest."
+    assert fake.exchanges[before].body["messages"] == [
+        {"role": "user", "content": "Ada: @mathia what is the plan?"},
+        {"role": "assistant", "content": "Ship on Friday."},
+        {"role": "user", "content": "Ada: @mathia and after that?"},
+    ]
+
+
 async def test_a_member_can_stop_a_generation(model_url: str, fake: FakeAnthropic) -> None:
     ada, bob, room = await two_in_a_room(model_url)
     fake.script(Reply.long(words=400, pace=0.02))
