@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import socket
+import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -138,6 +141,51 @@ async def test_a_chain_from_settings_reaches_the_configured_anthropic(
     assert events[0] == TextDelta("configured")
     assert fake_anthropic.requests[0]["model"] == "claude-configured"
     assert fake_anthropic.requests[0]["max_tokens"] == 77
+
+
+@pytest.mark.parametrize(
+    "provider",
+    [
+        {"ANTHROPIC_API_KEY": "a", "ANTHROPIC_BASE_URL": "{url}"},
+        {"MATHIA_OPENAI_API_KEY": "o", "MATHIA_OPENAI_BASE_URL": "{url}/v1"},
+    ],
+    ids=["anthropic", "openai"],
+)
+async def test_a_model_server_that_never_accepts_is_left_at_the_connect_timeout(
+    provider: dict[str, str], unanswered_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    environ = {name: value.format(url=unanswered_url) for name, value in provider.items()}
+    environ |= {"MATHIA_AI_CONNECT_TIMEOUT": "0.3", "MATHIA_AI_ATTEMPTS": "1"}
+    settings = Settings.from_env(environ, secret_key=SECRET_KEY)
+    assert settings.ai_first_token_timeout > 2  # so only the connect timeout can end the call this soon
+    async with httpx.AsyncClient() as client:
+        chain = build_chain(settings, http_client=client)
+        started = time.perf_counter()
+        try:
+            events = [event async for event in chain.stream(ask("hello"))]
+        finally:
+            await chain.aclose()
+    assert time.perf_counter() - started < 2
+    assert events[0] == TextDelta(NO_MODEL)  # the next provider answered
+    assert "timed out" in caplog.text.lower()
+
+
+@pytest.fixture
+def unanswered_url() -> Iterator[str]:
+    """A port whose accept queue is full: the kernel drops new connection attempts unanswered."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)
+        port = server.getsockname()[1]
+        waiting = [socket.socket() for _ in range(3)]
+        for client in waiting:
+            client.setblocking(False)
+            client.connect_ex(("127.0.0.1", port))
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            for client in waiting:
+                client.close()
 
 
 def test_the_default_model_is_not_one_the_sdk_calls_retired() -> None:
