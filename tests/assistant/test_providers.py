@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
+from typing import Any, NamedTuple
 
 import httpx
 import msgspec
@@ -32,7 +33,7 @@ from mathia.assistant.providers import (
 )
 from tests.fakes import anthropic as fa
 from tests.fakes import openai as fo
-from tests.fakes.llm import Reply, ToolUse
+from tests.fakes.llm import Reply, ScriptedFake, ToolUse
 
 REQUEST = ChatRequest(
     system="You are Mathia, a helpful assistant.",
@@ -71,6 +72,26 @@ def compatible(
         max_tokens=256,
         client=http_client,
     )
+
+
+class Served(NamedTuple):
+    provider: Provider
+    fake: ScriptedFake[Any]
+    rate_limited: Callable[[float], object]  # a 429 with retry-after, in the provider's format
+
+
+@pytest.fixture(params=["anthropic", "openai"])
+def either(
+    request: pytest.FixtureRequest,
+    claude: AnthropicProvider,
+    compatible: OpenAICompatibleProvider,
+    fake_anthropic: fa.FakeAnthropic,
+    fake_openai: fo.FakeOpenAI,
+) -> Served:
+    """Each provider with its fake, for what every provider must handle alike."""
+    if request.param == "anthropic":
+        return Served(claude, fake_anthropic, fa.Failure.rate_limited)
+    return Served(compatible, fake_openai, fo.Failure.rate_limited)
 
 
 def chain(*providers: Provider, **options: float) -> ProviderChain:
@@ -124,44 +145,6 @@ async def test_anthropic_streams_text_and_reports_usage(
     assert body["messages"][-1]["content"] == "What is the capital of Kenya?"
     assert (body["model"], body["max_tokens"], body["stream"]) == ("claude-test", 256, True)
     assert "tools" not in body
-
-
-async def test_anthropic_long_answer_arrives_whole_and_in_order(
-    claude: AnthropicProvider, fake_anthropic: fa.FakeAnthropic
-) -> None:
-    reply = Reply.long(words=600)
-    fake_anthropic.script(reply)
-
-    events = await collect(claude.stream(REQUEST))
-
-    assert text_of(events) == reply.text
-    assert finish_of(events).output_tokens == 600
-
-
-async def test_rate_limit_waits_as_long_as_retry_after_says(
-    claude: AnthropicProvider, fake_anthropic: fa.FakeAnthropic
-) -> None:
-    fake_anthropic.script(fa.Failure.rate_limited(retry_after=1), Reply(chunks=["ok"]))
-
-    started = time.monotonic()
-    events = await collect(chain(claude).stream(REQUEST))
-    elapsed = time.monotonic() - started
-
-    assert text_of(events) == "ok"
-    first, second = fake_anthropic.exchanges
-    assert first.status == 429
-    assert second.received_at - first.received_at >= 1.0
-    assert elapsed < 3.0  # the default back-off of the SDK is off: one wait, ours
-
-
-async def test_retry_after_is_capped(claude: AnthropicProvider, fake_anthropic: fa.FakeAnthropic) -> None:
-    fake_anthropic.script(fa.Failure.rate_limited(retry_after=30), Reply(chunks=["ok"]))
-
-    started = time.monotonic()
-    events = await collect(chain(claude, backoff_cap=0.2).stream(REQUEST))
-
-    assert text_of(events) == "ok"
-    assert 0.2 <= time.monotonic() - started < 2.0
 
 
 async def test_overloaded_falls_back_to_the_compatible_provider(
@@ -232,116 +215,6 @@ async def test_error_event_mid_stream_keeps_the_partial_text(
     # Text was shown: neither a retry nor a fallback would be the same answer.
     assert len(fake_anthropic.exchanges) == 1
     assert fake_openai.exchanges == []
-
-
-@pytest.mark.parametrize(
-    "failure",
-    [Reply(chunks=["lost"], error_after=0), Reply(chunks=["lost"], cut_after=0)],
-    ids=["error event", "connection dropped"],
-)
-async def test_a_failure_before_any_text_is_retried(
-    claude: AnthropicProvider, fake_anthropic: fa.FakeAnthropic, failure: Reply
-) -> None:
-    fake_anthropic.script(failure, Reply(chunks=["second", " try"]))
-
-    events = await collect(chain(claude).stream(REQUEST))
-
-    assert text_of(events) == "second try"
-    assert len(fake_anthropic.exchanges) == 2
-
-
-async def test_a_connection_dropped_mid_body_keeps_the_partial_text(
-    claude: AnthropicProvider,
-    compatible: OpenAICompatibleProvider,
-    fake_anthropic: fa.FakeAnthropic,
-    fake_openai: fo.FakeOpenAI,
-) -> None:
-    fake_anthropic.script(Reply(chunks=["One", " two", " three"], cut_after=2))
-
-    with pytest.raises(StreamInterrupted) as caught:
-        await collect(chain(claude, compatible).stream(REQUEST))
-
-    assert caught.value.partial_text == "One two"
-    assert caught.value.cause.retryable
-    assert len(fake_anthropic.exchanges) == 1
-    assert fake_openai.exchanges == []
-
-
-async def test_stall_before_first_token_times_out_and_falls_back(
-    claude: AnthropicProvider, fake_anthropic: fa.FakeAnthropic
-) -> None:
-    fake_anthropic.script(Reply(stall=5))
-
-    started = time.monotonic()
-    events = await collect(
-        chain(claude, OfflineProvider(), attempts=1, first_token_timeout=0.5).stream(REQUEST)
-    )
-
-    assert time.monotonic() - started < 2.0
-    assert text_of(events) == NO_MODEL
-    await wait_for(lambda: fake_anthropic.exchanges[0].disconnected)
-
-
-async def test_first_token_timeout_is_reported(
-    claude: AnthropicProvider, fake_anthropic: fa.FakeAnthropic
-) -> None:
-    fake_anthropic.script(Reply(stall=5), Reply(stall=5))
-
-    with pytest.raises(NoProviderAnswered) as caught:
-        await collect(chain(claude, attempts=2, first_token_timeout=0.3).stream(REQUEST))
-
-    assert [f.retryable for f in caught.value.failures] == [True, True]
-    assert all("no first token within 0.3s" in str(f) for f in caught.value.failures)
-
-
-async def test_total_timeout_after_text_interrupts_with_the_partial_text(
-    claude: AnthropicProvider, fake_anthropic: fa.FakeAnthropic
-) -> None:
-    fake_anthropic.script(Reply(chunks=[f" w{i}" for i in range(50)], pace=0.1))
-
-    with pytest.raises(StreamInterrupted) as caught:
-        await collect(chain(claude, total_timeout=0.55).stream(REQUEST))
-
-    assert caught.value.partial_text.startswith(" w0 w1 w2")
-    assert "not complete within 0.55s" in str(caught.value.cause)
-
-
-async def test_consumer_stopping_early_closes_the_http_stream(
-    claude: AnthropicProvider, fake_anthropic: fa.FakeAnthropic
-) -> None:
-    fake_anthropic.script(Reply.long(words=200, pace=0.02))
-    received: list[str] = []
-
-    async with aclosing(chain(claude).stream(REQUEST)) as events:
-        async for event in events:
-            if isinstance(event, TextDelta):
-                received.append(event.text)
-            if len(received) == 3:
-                break
-
-    exchange = fake_anthropic.exchanges[0]
-    await wait_for(lambda: exchange.disconnected)
-    assert not exchange.finished
-    assert len(exchange.token_times) < 200
-
-
-async def test_cancelling_the_consumer_task_closes_the_http_stream(
-    claude: AnthropicProvider, fake_anthropic: fa.FakeAnthropic
-) -> None:
-    fake_anthropic.script(Reply.long(words=200, pace=0.02))
-    first = asyncio.Event()
-
-    async def consume() -> None:
-        async for _ in chain(claude).stream(REQUEST):
-            first.set()
-
-    task = asyncio.create_task(consume())
-    await asyncio.wait_for(first.wait(), 5)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-
-    await wait_for(lambda: fake_anthropic.exchanges[0].disconnected)
 
 
 async def test_anthropic_tool_call(claude: AnthropicProvider, fake_anthropic: fa.FakeAnthropic) -> None:
@@ -502,18 +375,6 @@ async def test_compatible_error_mid_stream_keeps_the_partial_text(
     assert "Upstream provider failed" in str(caught.value.cause)
 
 
-async def test_compatible_connection_dropped_mid_body_keeps_the_partial_text(
-    compatible: OpenAICompatibleProvider, fake_openai: fo.FakeOpenAI
-) -> None:
-    fake_openai.script(Reply(chunks=["Half", " an", " answer"], cut_after=2))
-
-    with pytest.raises(StreamInterrupted) as caught:
-        await collect(chain(compatible).stream(REQUEST))
-
-    assert caught.value.partial_text == "Half an"
-    assert caught.value.cause.retryable
-
-
 async def test_compatible_503_is_retried(
     compatible: OpenAICompatibleProvider, fake_openai: fo.FakeOpenAI
 ) -> None:
@@ -538,6 +399,136 @@ async def test_compatible_rejected_key_is_not_retried(
     assert len(fake_openai.exchanges) == 1
     assert caught.value.failures[0].status == 401
     assert "No auth credentials found" in str(caught.value.failures[0])
+
+
+# --- every provider alike -------------------------------------------------------------------------
+
+
+async def test_a_long_answer_arrives_whole_and_in_order(either: Served) -> None:
+    reply = Reply.long(words=600)
+    either.fake.script(reply)
+
+    events = await collect(either.provider.stream(REQUEST))
+
+    assert text_of(events) == reply.text
+    assert finish_of(events).output_tokens == 600
+
+
+async def test_rate_limit_waits_as_long_as_retry_after_says(either: Served) -> None:
+    either.fake.script(either.rate_limited(1), Reply(chunks=["ok"]))
+
+    started = time.monotonic()
+    events = await collect(chain(either.provider).stream(REQUEST))
+    elapsed = time.monotonic() - started
+
+    assert text_of(events) == "ok"
+    first, second = either.fake.exchanges
+    assert first.status == 429
+    assert second.received_at - first.received_at >= 1.0
+    assert elapsed < 3.0  # the default back-off of the SDK is off: one wait, ours
+
+
+async def test_retry_after_is_capped(either: Served) -> None:
+    either.fake.script(either.rate_limited(30), Reply(chunks=["ok"]))
+
+    started = time.monotonic()
+    events = await collect(chain(either.provider, backoff_cap=0.2).stream(REQUEST))
+
+    assert text_of(events) == "ok"
+    assert 0.2 <= time.monotonic() - started < 2.0
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [Reply(chunks=["lost"], error_after=0), Reply(chunks=["lost"], cut_after=0)],
+    ids=["error event", "connection dropped"],
+)
+async def test_a_failure_before_any_text_is_retried(either: Served, failure: Reply) -> None:
+    either.fake.script(failure, Reply(chunks=["second", " try"]))
+
+    events = await collect(chain(either.provider).stream(REQUEST))
+
+    assert text_of(events) == "second try"
+    assert len(either.fake.exchanges) == 2
+
+
+async def test_a_connection_dropped_mid_body_keeps_the_partial_text(either: Served) -> None:
+    either.fake.script(Reply(chunks=["One", " two", " three"], cut_after=2))
+
+    with pytest.raises(StreamInterrupted) as caught:
+        await collect(chain(either.provider, OfflineProvider()).stream(REQUEST))
+
+    assert caught.value.partial_text == "One two"
+    assert caught.value.cause.retryable
+    # Text was shown: neither a retry nor the next provider would be the same answer.
+    assert len(either.fake.exchanges) == 1
+
+
+async def test_stall_before_first_token_times_out_and_falls_back(either: Served) -> None:
+    either.fake.script(Reply(stall=5))
+
+    started = time.monotonic()
+    events = await collect(
+        chain(either.provider, OfflineProvider(), attempts=1, first_token_timeout=0.5).stream(REQUEST)
+    )
+
+    assert time.monotonic() - started < 2.0
+    assert text_of(events) == NO_MODEL
+    await wait_for(lambda: either.fake.exchanges[0].disconnected)
+
+
+async def test_first_token_timeout_is_reported(either: Served) -> None:
+    either.fake.script(Reply(stall=5), Reply(stall=5))
+
+    with pytest.raises(NoProviderAnswered) as caught:
+        await collect(chain(either.provider, attempts=2, first_token_timeout=0.3).stream(REQUEST))
+
+    assert [f.retryable for f in caught.value.failures] == [True, True]
+    assert all("no first token within 0.3s" in str(f) for f in caught.value.failures)
+
+
+async def test_total_timeout_after_text_interrupts_with_the_partial_text(either: Served) -> None:
+    either.fake.script(Reply(chunks=[f" w{i}" for i in range(50)], pace=0.1))
+
+    with pytest.raises(StreamInterrupted) as caught:
+        await collect(chain(either.provider, total_timeout=0.55).stream(REQUEST))
+
+    assert caught.value.partial_text.startswith(" w0 w1 w2")
+    assert "not complete within 0.55s" in str(caught.value.cause)
+
+
+async def test_consumer_stopping_early_closes_the_http_stream(either: Served) -> None:
+    either.fake.script(Reply.long(words=200, pace=0.02))
+    received: list[str] = []
+
+    async with aclosing(chain(either.provider).stream(REQUEST)) as events:
+        async for event in events:
+            if isinstance(event, TextDelta):
+                received.append(event.text)
+            if len(received) == 3:
+                break
+
+    exchange = either.fake.exchanges[0]
+    await wait_for(lambda: exchange.disconnected)
+    assert not exchange.finished
+    assert len(exchange.token_times) < 200
+
+
+async def test_cancelling_the_consumer_task_closes_the_http_stream(either: Served) -> None:
+    either.fake.script(Reply.long(words=200, pace=0.02))
+    first = asyncio.Event()
+
+    async def consume() -> None:
+        async for _ in chain(either.provider).stream(REQUEST):
+            first.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(first.wait(), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    await wait_for(lambda: either.fake.exchanges[0].disconnected)
 
 
 # --- the chain's bookkeeping -----------------------------------------------------------------------
