@@ -19,7 +19,7 @@ from mathia.config import Settings
 from mathia.db import database_config
 from mathia.jobs import run_worker
 from mathia.rooms.models import Room, RoomMember
-from mathia.rooms.realtime import split_room_message
+from mathia.rooms.realtime import ROOM_CHANNEL_PREFIX, split_room_message
 from mathia.tenants.models import Membership, Role, Workspace
 from tests import SECRET_KEY
 
@@ -105,7 +105,8 @@ async def frames(
         async for item in pubsub.listen():
             if item["type"] == "message":
                 data = item["data"]
-                if item["channel"].startswith(b"room:"):  # room frames carry their publisher's origin
+                # Room frames carry their publisher's origin.
+                if item["channel"].decode().startswith(ROOM_CHANNEL_PREFIX):
                     origin, data = split_room_message(data)
                     if origins is not None:
                         origins.add(origin)

@@ -15,10 +15,11 @@ from redis.asyncio import Redis
 
 _encode = msgspec.json.Encoder().encode
 ORIGIN_BYTES = 8  # a room channel's message is its publisher's origin, then the frame's JSON
+ROOM_CHANNEL_PREFIX = "room:"
 
 
 def room_channel(room_id: UUID) -> str:
-    return f"room:{room_id}"
+    return f"{ROOM_CHANNEL_PREFIX}{room_id}"
 
 
 def user_channel(user_id: UUID) -> str:
