@@ -1,9 +1,10 @@
 """`@mathia` in a room: build the prompt, stream the answer to every member, store it.
 
 A generation runs as a task in the process that received the mention. Its frames
-(`ai.start`, `ai.delta`, `ai.done`, `ai.error`) go through the room's Redis channel,
-so members connected to other processes see them too. The answer is stored when it
-ends, with the room's next seq, under the id announced in `ai.start`.
+(`ai.start`, `ai.delta`, `ai.tool`, `ai.done`, `ai.error`) go out on the process's room
+bus like every room frame: straight to its own sockets, and through the room's Redis
+channel to members connected to other processes. The answer is stored when it ends,
+with the room's next seq, under the id announced in `ai.start`.
 
 Stopping: `ai.stop` from any member, on any process, publishes the message id on
 STOP_CHANNEL; the process running that generation cancels it and keeps what was
